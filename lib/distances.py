@@ -1,0 +1,154 @@
+"""Pairwise distances and similarities that every loss and metric takes as an argument.
+
+A ``PairwiseDistance`` maps a query matrix ``x`` (n, d) and a reference matrix ``y`` (m, d) to an
+(n, m) matrix. ``is_similarity`` says which way is "closer": True for cosine and dot product
+(larger = closer), False for Euclidean distances (smaller = closer). Losses use it to pick the
+right sign, so the same loss runs with any distance, as in pytorch-metric-learning's design.
+
+Numerical contract (tested):
+- with ``y`` omitted (a batch against itself) the self-distance is exactly 0 (self-similarity of a
+  cosine is exactly 1), whatever the batch size;
+- the Euclidean distance has a finite (zero) gradient at zero distance, where sqrt would give NaN.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .validation import check_embeddings
+
+__all__ = [
+    "PairwiseDistance",
+    "EuclideanDistance",
+    "SquaredEuclideanDistance",
+    "CosineSimilarity",
+    "DotProductSimilarity",
+    "get_distance",
+]
+
+
+class PairwiseDistance:
+    """Base class. Subclasses implement ``_compute(x, y)`` on validated float matrices.
+
+    Args:
+        normalize: L2-normalise both inputs first (cosine similarity always does).
+    """
+
+    is_similarity: bool = False
+    name: str = "distance"
+
+    def __init__(self, normalize: bool = False):
+        self.normalize = bool(normalize)
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        check_embeddings(x, "x")
+        same = y is None
+        if not same:
+            check_embeddings(y, "y")
+            if y.shape[1] != x.shape[1]:
+                raise ValueError(
+                    f"x and y must have the same embedding size, got d={x.shape[1]} and d={y.shape[1]}"
+                )
+            if y.dtype != x.dtype:
+                raise ValueError(f"x and y must have the same dtype, got {x.dtype} and {y.dtype}")
+        if self.normalize:
+            x = F.normalize(x, dim=1)
+            y = x if same else F.normalize(y, dim=1)
+        return self._compute(x, x if same else y, same)
+
+    def _compute(self, x, y, same: bool) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def closer(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Elementwise: is ``a`` closer than ``b``?"""
+        return a > b if self.is_similarity else a < b
+
+    def margin_violation(self, d_pos: torch.Tensor, d_neg: torch.Tensor, margin: float) -> torch.Tensor:
+        """``d_pos - d_neg + margin`` for distances, ``s_neg - s_pos + margin`` for similarities.
+
+        Positive where a negative is not at least ``margin`` further than a positive.
+        """
+        if self.is_similarity:
+            return d_neg - d_pos + margin
+        return d_pos - d_neg + margin
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(normalize={self.normalize})"
+
+
+def _squared_euclidean(x: torch.Tensor, y: torch.Tensor, same: bool) -> torch.Tensor:
+    # ||x||^2 + ||y||^2 - 2 x.y: one matmul, no (n, m, d) tensor. Rounding can make it slightly
+    # negative, and the diagonal of a batch against itself is not exactly 0, so fix both.
+    sq = (x * x).sum(1, keepdim=True) + (y * y).sum(1).unsqueeze(0) - 2.0 * (x @ y.T)
+    sq = sq.clamp_min(0.0)
+    if same:
+        sq = sq * (1.0 - torch.eye(x.shape[0], dtype=x.dtype, device=x.device))
+    return sq
+
+
+class SquaredEuclideanDistance(PairwiseDistance):
+    """d(x, y) = ||x - y||^2 (FaceNet's distance for the triplet loss, Schroff et al. 2015)."""
+
+    name = "squared euclidean"
+
+    def _compute(self, x, y, same):
+        return _squared_euclidean(x, y, same)
+
+
+class EuclideanDistance(PairwiseDistance):
+    """d(x, y) = ||x - y||_2, with d = 0 and a zero (finite) gradient where x = y."""
+
+    name = "euclidean"
+
+    def _compute(self, x, y, same):
+        sq = _squared_euclidean(x, y, same)
+        positive = sq > 0
+        safe = torch.where(positive, sq, torch.ones_like(sq))
+        return torch.where(positive, safe.sqrt(), torch.zeros_like(sq))
+
+
+class CosineSimilarity(PairwiseDistance):
+    """s(x, y) = <x, y> / (||x|| ||y||); self-similarity exactly 1. Always normalises its inputs."""
+
+    is_similarity = True
+    name = "cosine"
+
+    def __init__(self, normalize: bool = True):
+        if not normalize:
+            raise ValueError("CosineSimilarity always normalises; use DotProductSimilarity for raw inner products")
+        super().__init__(normalize=True)
+
+    def _compute(self, x, y, same):
+        s = x @ y.T
+        if same:
+            eye = torch.eye(x.shape[0], dtype=torch.bool, device=x.device)
+            s = torch.where(eye, torch.ones_like(s), s)
+        return s
+
+
+class DotProductSimilarity(PairwiseDistance):
+    """s(x, y) = <x, y>. Equals cosine similarity on L2-normalised inputs (``normalize=True``)."""
+
+    is_similarity = True
+    name = "dot product"
+
+    def _compute(self, x, y, same):
+        return x @ y.T
+
+
+_REGISTRY = {
+    "euclidean": EuclideanDistance,
+    "squared_euclidean": SquaredEuclideanDistance,
+    "cosine": CosineSimilarity,
+    "dot": DotProductSimilarity,
+}
+
+
+def get_distance(name_or_distance) -> PairwiseDistance:
+    """Return a distance object from a name (``euclidean``, ``squared_euclidean``, ``cosine``, ``dot``)."""
+    if isinstance(name_or_distance, PairwiseDistance):
+        return name_or_distance
+    if name_or_distance not in _REGISTRY:
+        raise ValueError(f"unknown distance {name_or_distance!r}; expected one of {sorted(_REGISTRY)}")
+    return _REGISTRY[name_or_distance]()

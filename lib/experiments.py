@@ -1,0 +1,95 @@
+"""Shared experiment code: train several loss "arms" over several seeds, evaluate each on held-out
+classes, and summarise as mean ± std. Notebooks call this instead of writing their own loops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from .repro import make_deterministic
+from .train import TrainConfig, TrainResult, evaluate_retrieval, train_embedding
+
+__all__ = ["run_arms", "summarize_runs", "format_mean_std", "compare_arms"]
+
+
+def run_arms(
+    arms: dict[str, Callable[[], nn.Module]],
+    make_model: Callable[[], nn.Module],
+    train_set,
+    train_labels,
+    test_set,
+    cfg: TrainConfig,
+    seeds: Sequence[int],
+    ks: Sequence[int] = (1, 2, 4, 8),
+    with_nmi: bool = False,
+    batch_transform=None,
+    on_step: dict[str, Callable] | None = None,
+) -> tuple[pd.DataFrame, dict[tuple[str, int], TrainResult]]:
+    """Train one model per (arm, seed) from the same initialisation and evaluate it.
+
+    Each run starts from ``make_deterministic(seed)``, so for a given seed every arm gets the same
+    initial weights and the same batches; only the loss differs.
+
+    Returns a table with one row per run (``arm``, ``seed``, the metrics, ``train_seconds``) and
+    the ``TrainResult`` of every run, keyed by ``(arm, seed)``.
+    """
+    if not arms:
+        raise ValueError("arms must name at least one loss")
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed")
+    rows, results = [], {}
+    for name, make_loss in arms.items():
+        for seed in seeds:
+            make_deterministic(int(seed))
+            model = make_model()
+            loss = make_loss()
+            hook = (on_step or {}).get(name)
+            result = train_embedding(model, loss, train_set, train_labels, cfg, seed=int(seed),
+                                     batch_transform=batch_transform, on_step=hook, desc=f"{name} seed {seed}")
+            metrics = evaluate_retrieval(model, test_set, ks=ks, device=cfg.device, with_nmi=with_nmi, seed=int(seed))
+            rows.append({"arm": name, "seed": int(seed), **metrics, "train_seconds": result.seconds})
+            results[(name, int(seed))] = result
+    return pd.DataFrame(rows), results
+
+
+def summarize_runs(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """Mean and sample std (ddof=1; 0 for a single seed) of each metric per arm, arms in run order."""
+    missing = [m for m in metrics if m not in runs.columns]
+    if missing:
+        raise ValueError(f"metrics {missing} are not columns of the runs table ({list(runs.columns)})")
+    order = list(dict.fromkeys(runs["arm"]))
+    grouped = runs.groupby("arm", sort=False)[list(metrics)]
+    out = pd.concat({"mean": grouped.mean(), "std": grouped.std(ddof=1).fillna(0.0)}, axis=1)
+    return out.loc[order]
+
+
+def format_mean_std(summary: pd.DataFrame, scale: float = 100.0, digits: int = 1) -> pd.DataFrame:
+    """'81.9 ± 0.7' strings (in percent by default) from ``summarize_runs``'s table."""
+    metrics = list(dict.fromkeys(summary["mean"].columns))
+    cells = {
+        m: [f"{scale * mu:.{digits}f} ± {scale * sd:.{digits}f}"
+            for mu, sd in zip(summary["mean"][m], summary["std"][m])]
+        for m in metrics
+    }
+    return pd.DataFrame(cells, index=summary.index)
+
+
+def compare_arms(runs: pd.DataFrame, method: str, baseline: str, metric: str) -> dict[str, float]:
+    """Gap ``mean(method) - mean(baseline)`` of ``metric``, the larger seed std of the two, and
+    the number of seeds on which the method wins (runs are paired by seed)."""
+    a = runs[runs.arm == method].set_index("seed")[metric]
+    b = runs[runs.arm == baseline].set_index("seed")[metric]
+    if a.empty or b.empty:
+        raise ValueError(f"both arms must have runs; got {len(a)} for {method!r} and {len(b)} for {baseline!r}")
+    common = a.index.intersection(b.index)
+    std = max(float(np.std(a, ddof=1)) if len(a) > 1 else 0.0, float(np.std(b, ddof=1)) if len(b) > 1 else 0.0)
+    return {
+        "gap": float(a.mean() - b.mean()),
+        "spread": std,
+        "wins": int((a[common] > b[common]).sum()),
+        "seeds": int(len(common)),
+    }

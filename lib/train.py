@@ -1,0 +1,170 @@
+"""A small trainer for embedding networks: class-balanced batches, one loss, Adam, evaluation.
+
+It is deliberately short: what a paper changes (the loss, the miner, a regulariser, a callback that
+records statistics) is passed in, and everything else is the same for every notebook.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+from tqdm import tqdm
+
+from .data.samplers import ClassBalancedBatchSampler
+from .metrics.retrieval import retrieval_metrics
+from .repro import torch_generator
+from .validation import check_positive
+
+__all__ = ["TrainConfig", "TrainResult", "train_embedding", "embed", "evaluate_retrieval"]
+
+
+@dataclass
+class TrainConfig:
+    """What every training run needs. ``lr_milestones`` are iterations where lr is multiplied by ``lr_gamma``."""
+
+    iterations: int = 100
+    classes_per_batch: int = 16
+    samples_per_class: int = 4
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    optimizer: str = "adam"
+    lr_milestones: tuple[int, ...] = ()
+    lr_gamma: float = 0.1
+    device: str = "cpu"
+    num_workers: int = 0
+    progress: bool = True
+
+    def __post_init__(self):
+        if not isinstance(self.iterations, int) or self.iterations < 1:
+            raise ValueError(f"iterations must be a positive int, got {self.iterations!r}")
+        for name in ("classes_per_batch", "samples_per_class"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        check_positive(self.lr, "lr")
+        check_positive(self.weight_decay, "weight_decay", allow_zero=True)
+        if self.optimizer not in ("adam", "adamw", "sgd"):
+            raise ValueError(f"optimizer must be 'adam', 'adamw' or 'sgd', got {self.optimizer!r}")
+
+
+@dataclass
+class TrainResult:
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    records: list = field(default_factory=list)
+
+
+def _make_optimizer(params, cfg: TrainConfig):
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+
+
+def _batches(dataset: Dataset, sampler, cfg: TrainConfig):
+    """Yield (inputs, labels) batches; in-memory tensors are indexed directly (no collate cost)."""
+    if isinstance(dataset, TensorDataset):
+        x, y = dataset.tensors[:2]
+        for idx in sampler:
+            idx = torch.as_tensor(idx)
+            yield x[idx], y[idx]
+    else:
+        yield from DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers,
+                              worker_init_fn=_reseed_worker_transform, pin_memory=cfg.device.startswith("cuda"))
+
+
+def _reseed_worker_transform(worker_id: int) -> None:
+    """Give each DataLoader worker its own augmentation stream (derived from the torch seed)."""
+    info = torch.utils.data.get_worker_info()
+    transform = getattr(info.dataset, "transform", None)
+    if hasattr(transform, "reseed"):
+        transform.reseed(torch.initial_seed() % 2**32)
+
+
+def train_embedding(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    dataset: Dataset,
+    labels: torch.Tensor,
+    cfg: TrainConfig,
+    seed: int = 0,
+    batch_transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+    on_step: Callable[[int, torch.Tensor, torch.Tensor], object] | None = None,
+    desc: str = "train",
+) -> TrainResult:
+    """Train ``model`` so that ``loss_fn(model(x), y)`` falls, on class-balanced batches.
+
+    Args:
+        dataset: a ``TensorDataset(images, labels)`` or any dataset returning ``(input, label)``.
+        labels: the dataset's labels (int64, one per item), used by the batch sampler.
+        batch_transform: optional on-the-fly augmentation ``f(x, generator) -> x`` (on the device).
+        on_step: optional callback ``f(step, embeddings, labels)``; what it returns (if not None) is
+            appended to ``result.records`` (e.g. how many pairs a miner kept).
+        seed: seeds the sampler and the augmentation generator (the model is seeded by the caller).
+    Returns ``TrainResult`` with the loss of every iteration and the wall time.
+    """
+    if len(dataset) != len(labels):
+        raise ValueError(f"labels must have one entry per dataset item: {len(dataset)} items, {len(labels)} labels")
+    device = torch.device(cfg.device)
+    model.to(device).train()
+    loss_fn.to(device)
+    params = list(model.parameters()) + list(loss_fn.parameters())
+    optimizer = _make_optimizer(params, cfg)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.lr_milestones), cfg.lr_gamma)
+    sampler = ClassBalancedBatchSampler(
+        labels, cfg.classes_per_batch, cfg.samples_per_class, n_batches=cfg.iterations, seed=seed
+    )
+    generator = torch_generator(seed + 1, device=device)
+    result = TrainResult()
+    start = time.perf_counter()
+    bar = tqdm(_batches(dataset, sampler, cfg), total=cfg.iterations, desc=desc, disable=not cfg.progress,
+               mininterval=1.0, ascii=True, leave=False)
+    for step, (x, y) in enumerate(bar):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if batch_transform is not None:
+            x = batch_transform(x, generator)
+        embeddings = model(x)
+        loss = loss_fn(embeddings, y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{desc}: loss became {loss.item()} at iteration {step}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        result.losses.append(loss.item())
+        if on_step is not None:
+            record = on_step(step, embeddings.detach(), y)
+            if record is not None:
+                result.records.append(record)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+@torch.no_grad()
+def embed(model: nn.Module, dataset: Dataset, batch_size: int = 256, device: str = "cpu", num_workers: int = 0):
+    """Embeddings (n, d) on the CPU and labels (n,) of a whole dataset, in eval mode."""
+    model.to(device).eval()
+    if isinstance(dataset, TensorDataset):
+        x_all, y_all = dataset.tensors[:2]
+        chunks = [model(x_all[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(x_all), batch_size)]
+        labels = y_all
+    else:
+        chunks, label_chunks = [], []
+        for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers):
+            chunks.append(model(x.to(device)).float().cpu())
+            label_chunks.append(y)
+        labels = torch.cat(label_chunks)
+    model.train()
+    return torch.cat(chunks), labels.long()
+
+
+def evaluate_retrieval(model, dataset, ks=(1, 2, 4, 8), device="cpu", batch_size=256, with_nmi=False, seed=0):
+    """Zero-shot retrieval metrics of ``model`` on ``dataset`` (see ``lib.metrics.retrieval_metrics``)."""
+    emb, labels = embed(model, dataset, batch_size=batch_size, device=device)
+    return retrieval_metrics(emb, labels, ks=ks, with_nmi=with_nmi, seed=seed)

@@ -1,0 +1,83 @@
+"""Input checks shared by every public function of ``lib``.
+
+Each check raises ``ValueError`` with a message saying what was expected and what was given,
+so a wrong call fails at the boundary instead of deep inside a matrix product.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = [
+    "check_embeddings",
+    "check_labels",
+    "check_finite",
+    "check_positive",
+    "check_probability",
+]
+
+
+def _describe(x) -> str:
+    if isinstance(x, torch.Tensor):
+        return f"tensor of shape {tuple(x.shape)} and dtype {x.dtype}"
+    return f"{type(x).__name__}"
+
+
+def check_finite(x: torch.Tensor, name: str) -> None:
+    """Raise if ``x`` holds NaN or Inf."""
+    if not bool(torch.isfinite(x).all()):
+        n_bad = int((~torch.isfinite(x)).sum())
+        raise ValueError(f"{name} must be finite, got {n_bad} NaN/Inf value(s) in a {_describe(x)}")
+
+
+def check_embeddings(x, name: str = "embeddings", *, allow_empty: bool = False) -> torch.Tensor:
+    """Check a float matrix of shape (n, d): a tensor, floating point, 2-D, non-empty, finite."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of shape (n, d), got {_describe(x)}")
+    if not x.is_floating_point():
+        raise ValueError(
+            f"{name} must be a floating-point tensor (float32 or float64), got {_describe(x)}; "
+            f"convert with .float()"
+        )
+    if x.dim() != 2:
+        raise ValueError(f"{name} must be 2-D with shape (n, d), got {_describe(x)}")
+    if not allow_empty and (x.shape[0] == 0 or x.shape[1] == 0):
+        raise ValueError(f"{name} must be non-empty (n >= 1, d >= 1), got {_describe(x)}")
+    check_finite(x, name)
+    return x
+
+
+def check_labels(labels, n: int, name: str = "labels") -> torch.Tensor:
+    """Check integer class labels of shape (n,) matching a batch of ``n`` embeddings."""
+    if not isinstance(labels, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of shape ({n},), got {_describe(labels)}")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ValueError(f"{name} must be an integer tensor, got {_describe(labels)}")
+    if labels.dim() != 1:
+        raise ValueError(f"{name} must be 1-D with shape ({n},), got {_describe(labels)}")
+    if labels.shape[0] != n:
+        raise ValueError(
+            f"{name} must have one entry per embedding: expected {n}, got {labels.shape[0]}"
+        )
+    return labels
+
+
+def check_positive(value, name: str, *, allow_zero: bool = False) -> float:
+    """Check a finite scalar > 0 (or >= 0 with ``allow_zero``)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    ok = v >= 0 if allow_zero else v > 0
+    if not (ok and v == v and v != float("inf")):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return v
+
+
+def check_probability(value, name: str) -> float:
+    """Check a scalar in [0, 1]."""
+    v = check_positive(value, name, allow_zero=True)
+    if v > 1:
+        raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
+    return v

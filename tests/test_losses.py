@@ -1,0 +1,302 @@
+"""Losses of lib.losses against pytorch-metric-learning (settings made equal), hand-worked values,
+an independent port of the official MS loop, closed-form pair weights, gradcheck and bad inputs.
+
+Adapters (how each PML object is configured to compute the same quantity as ours):
+- MultiSimilarityLoss(2, 40, 0.5) + MultiSimilarityMiner(0.1), default CosineSimilarity (normalises)
+  == ours with defaults (on batches without near-duplicate positives, see test_near_duplicates).
+- ContrastiveLoss(pos_margin=0, neg_margin=1) with its default LpDistance (normalises)
+  == ours with EuclideanDistance(normalize=True).
+- TripletMarginLoss(margin=0.2, distance=LpDistance(power=2)) [+ TripletMarginMiner(0.2, "semihard")]
+  == ours with SquaredEuclideanDistance(normalize=True), mining "all" / "semihard".
+"""
+
+import math
+
+import pytest
+import torch
+from pytorch_metric_learning import distances as pml_distances
+from pytorch_metric_learning import losses as pml_losses
+from pytorch_metric_learning import miners as pml_miners
+
+from lib.distances import CosineSimilarity, EuclideanDistance, SquaredEuclideanDistance
+from lib.losses import BinomialDevianceLoss, ContrastiveLoss, MultiSimilarityLoss, TripletMarginLoss
+from lib.miners import multi_similarity_mine
+
+torch.set_default_dtype(torch.float32)
+
+
+def random_batch(seed, n=32, d=16, classes=8, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g, dtype=dtype)
+    y = torch.randint(0, classes, (n,), generator=g)
+    return x, y
+
+
+def unit_angles(degrees):
+    a = torch.tensor(degrees, dtype=torch.float64) * math.pi / 180
+    return torch.stack([a.cos(), a.sin()], 1)
+
+
+# ---------------------------------------------------------------- Multi-Similarity
+
+def test_ms_hand_vector():
+    x = unit_angles([0, 20, 50, 90, 110, 170])
+    y = torch.tensor([0, 0, 1, 1, 2, 2])
+    assert MultiSimilarityLoss()(x, y).item() == pytest.approx(0.432278, abs=1e-6)
+    assert MultiSimilarityLoss(mining=False)(x, y).item() == pytest.approx(0.542783, abs=1e-6)
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])
+def test_ms_matches_pml(dtype, tol):
+    ours = MultiSimilarityLoss(alpha=2, beta=40, base=0.5, eps=0.1)
+    pml = pml_losses.MultiSimilarityLoss(alpha=2, beta=40, base=0.5)
+    miner = pml_miners.MultiSimilarityMiner(epsilon=0.1)
+    for seed in range(50):
+        x, y = random_batch(seed, dtype=dtype)
+        expected = pml(x, y, miner(x, y))
+        assert ours(x, y).item() == pytest.approx(expected.item(), abs=tol), seed
+
+
+def test_ms_without_mining_matches_pml():
+    ours = MultiSimilarityLoss(mining=False, beta=50)
+    pml = pml_losses.MultiSimilarityLoss(alpha=2, beta=50, base=0.5)
+    for seed in range(20):
+        x, _ = random_batch(seed, n=24)
+        y = torch.arange(24) % 4  # every anchor has a positive (see test_anchor_without_positive)
+        assert ours(x, y).item() == pytest.approx(pml(x, y).item(), abs=1e-5)
+
+
+def test_anchor_without_positive_is_skipped():
+    # Documented rule: an anchor with no positive contributes 0 (PML keeps its negative term).
+    x, _ = random_batch(0, n=7)
+    y = torch.tensor([0, 0, 1, 1, 2, 2, 3])
+    loss = MultiSimilarityLoss(mining=False)
+    sim = CosineSimilarity()(x).detach().requires_grad_(True)
+    loss.from_matrix(sim, y).backward()
+    assert torch.all(sim.grad[6] == 0)
+    assert torch.any(sim.grad[5] != 0)
+
+
+def official_ms_loop(x, y, alpha=2.0, beta=40.0, thresh=0.5, margin=0.1):
+    """Independent float64 port of the official per-anchor loop (msight-tech/research-ms-loss)."""
+    x = torch.nn.functional.normalize(x.double(), dim=1)
+    sim = x @ x.T
+    total = 0.0
+    for i in range(len(y)):
+        pos = sim[i][y == y[i]]
+        pos = pos[pos < 1 - 1e-5]
+        neg = sim[i][y != y[i]]
+        if len(pos) == 0 or len(neg) == 0:
+            continue
+        neg_kept = neg[neg + margin > pos.min()]
+        pos_kept = pos[pos - margin < neg.max()]
+        if len(neg_kept) < 1 or len(pos_kept) < 1:
+            continue
+        total += 1.0 / alpha * math.log(1 + torch.exp(-alpha * (pos_kept - thresh)).sum().item())
+        total += 1.0 / beta * math.log(1 + torch.exp(beta * (neg_kept - thresh)).sum().item())
+    return total / len(y)
+
+
+def test_ms_matches_official_loop():
+    for seed in range(30):
+        x, y = random_batch(seed, dtype=torch.float64)
+        assert MultiSimilarityLoss()(x, y).item() == pytest.approx(official_ms_loop(x, y), abs=1e-10)
+
+
+def test_near_duplicates_follow_official_code():
+    x, y = random_batch(3, n=16, classes=4, dtype=torch.float64)
+    # items 0 and 1 are duplicates and the only members of their class; item 2 is a close negative
+    x[1] = x[0]
+    x[2] = x[0] + 0.05 * x[3]
+    y[0] = y[1] = 99
+    ours = MultiSimilarityLoss()(x, y).item()
+    assert ours == pytest.approx(official_ms_loop(x, y), abs=1e-10)
+    # PML keeps the duplicate positive: the values differ, and our dup_thresh=None reproduces PML.
+    pml = pml_losses.MultiSimilarityLoss(alpha=2, beta=40, base=0.5)(x, y, pml_miners.MultiSimilarityMiner(0.1)(x, y))
+    assert abs(ours - pml.item()) > 1e-6
+    assert MultiSimilarityLoss(dup_thresh=None)(x, y).item() == pytest.approx(pml.item(), abs=1e-10)
+
+
+def test_ms_mining_sets_empty_together():
+    for seed in range(20):
+        x, y = random_batch(seed, n=20, classes=5)
+        sim = CosineSimilarity()(x)
+        pos, neg = multi_similarity_mine(sim, y)
+        assert torch.equal(pos.any(1), neg.any(1))
+
+
+def test_ms_autograd_weights_equal_closed_form():
+    """GPW (eq. 12-13): |dL/dS_ij| = w_ij / m on the mined pairs, 0 elsewhere."""
+    alpha, beta, lam = 2.0, 40.0, 0.5
+    x, y = random_batch(5, n=12, classes=3, dtype=torch.float64)
+    loss = MultiSimilarityLoss(alpha, beta, lam)
+    sim = CosineSimilarity()(x).detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(loss.from_matrix(sim, y), sim)
+    pos, neg = multi_similarity_mine(sim.detach(), y)
+    s, m = sim.detach(), len(y)
+    for i in range(m):
+        if not (pos[i].any() and neg[i].any()):
+            assert torch.all(grad[i] == 0)
+            continue
+        for j in range(m):
+            if pos[i, j]:
+                w = 1.0 / (math.exp(alpha * (s[i, j] - lam)) + torch.exp(-alpha * (s[i][pos[i]] - s[i, j])).sum())
+            elif neg[i, j]:
+                w = 1.0 / (math.exp(beta * (lam - s[i, j])) + torch.exp(beta * (s[i][neg[i]] - s[i, j])).sum())
+            else:
+                w = 0.0
+            assert abs(grad[i, j].item()) == pytest.approx(float(w) / m, rel=1e-9, abs=1e-15)
+
+
+def test_ms_large_logits_finite():
+    x = torch.ones(8, 4, dtype=torch.float16)  # every S = 1: beta (S - lambda) large
+    y = torch.arange(8) % 4
+    loss = MultiSimilarityLoss.paper(beta=1000.0, dup_thresh=None)
+    value = loss(x, y)
+    assert torch.isfinite(value)
+    sim = torch.ones(8, 8, dtype=torch.float32, requires_grad=True)
+    out = loss.from_matrix(sim, y)
+    out.backward()
+    assert torch.isfinite(out) and torch.isfinite(sim.grad).all()
+
+
+def test_ms_paper_hyperparameters():
+    loss = MultiSimilarityLoss.paper()
+    assert (loss.alpha, loss.beta, loss.base, loss.eps) == (2.0, 50.0, 1.0, 0.1)
+
+
+# ---------------------------------------------------------------- contrastive and triplet
+
+def test_contrastive_matches_pml():
+    ours = ContrastiveLoss(0.0, 1.0, distance=EuclideanDistance(normalize=True))
+    pml = pml_losses.ContrastiveLoss(pos_margin=0, neg_margin=1)
+    for seed in range(30):
+        x, y = random_batch(seed)
+        assert ours(x, y).item() == pytest.approx(pml(x, y).item(), abs=1e-5)
+
+
+def test_contrastive_cosine_form_hand_case():
+    # Two positives at cos 0.8, one negative pair at cos 0.6 with lambda 0.5: l+ = 0.2, l- = 0.1.
+    x = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.6, -0.8]], dtype=torch.float64)
+    y = torch.tensor([0, 0, 1])
+    loss = ContrastiveLoss(pos_margin=1.0, neg_margin=0.5, distance=CosineSimilarity(), reduction="mean")
+    # negatives: (0,2) cos 0.6 -> 0.1; (1,2) cos 0.48-0.48 = 0 -> 0; mean over 4 ordered pairs = 0.05
+    assert loss(x, y).item() == pytest.approx(0.2 + 0.05, abs=1e-12)
+
+
+@pytest.mark.parametrize("mining", ["all", "semihard"])
+def test_triplet_matches_pml(mining):
+    dist = pml_distances.LpDistance(power=2)
+    pml = pml_losses.TripletMarginLoss(margin=0.2, distance=dist)
+    miner = pml_miners.TripletMarginMiner(margin=0.2, type_of_triplets="semihard", distance=dist)
+    ours = TripletMarginLoss(0.2, mining=mining, distance=SquaredEuclideanDistance(normalize=True))
+    for seed in range(20):
+        x, y = random_batch(seed, n=24, classes=6)
+        expected = pml(x, y, miner(x, y)) if mining == "semihard" else pml(x, y)
+        assert ours(x, y).item() == pytest.approx(expected.item(), abs=1e-5), seed
+
+
+def test_triplet_with_similarity_hand_case():
+    # anchor (1,0), positive at cos 0.6, negative at cos 0.8: violation 0.8 - 0.6 + 0.1 = 0.3
+    x = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.8, -0.6]], dtype=torch.float64)
+    y = torch.tensor([0, 0, 1])
+    loss = TripletMarginLoss(0.1, distance=CosineSimilarity(), reduction="mean")
+    # triplets (0,1,2): 0.3 ; (1,0,2): s(1,0)=0.6, s(1,2)=0.48-0.48=0 -> relu(0 - 0.6 + 0.1)=0
+    assert loss(x, y).item() == pytest.approx(0.15, abs=1e-12)
+
+
+def test_triplet_semihard_selects_only_semihard():
+    x, y = random_batch(1, n=16, classes=4)
+    loss = TripletMarginLoss(0.2, mining="semihard")
+    from lib.miners import triplet_mask
+    d = loss.distance(x)
+    mask = triplet_mask(d, y, loss.distance, 0.2, "semihard")
+    a, p, n = mask.nonzero(as_tuple=True)
+    gap = d[a, n] - d[a, p]
+    assert len(gap) > 0 and bool((gap > 0).all()) and bool((gap <= 0.2).all())
+
+
+# ---------------------------------------------------------------- binomial deviance
+
+def test_binomial_hand_vector():
+    e = torch.tensor([[0, 1], [0.43, 0.9], [1, 0], [0.5, 0.5]], dtype=torch.float64)
+    y = torch.tensor([0, 0, 1, 1])
+    loss = BinomialDevianceLoss()
+    sim = CosineSimilarity()(e)
+    from lib.miners import pair_masks
+    pos, neg = pair_masks(y)
+    l_pos = torch.nn.functional.softplus(-2 * (sim - 0.5))[pos].mean()
+    l_neg = torch.nn.functional.softplus(50 * (sim - 0.5))[neg].mean()
+    assert l_pos.item() == pytest.approx(0.438505, abs=1e-6)
+    assert l_neg.item() == pytest.approx(8.132437, abs=1e-6)
+    assert loss(e, y).item() == pytest.approx(8.570942, abs=1e-6)
+
+
+# ---------------------------------------------------------------- shared contracts
+
+ALL_LOSSES = [
+    ContrastiveLoss(),
+    ContrastiveLoss(distance=CosineSimilarity(), pos_margin=1.0, neg_margin=0.5),
+    TripletMarginLoss(),
+    TripletMarginLoss(mining="semihard"),
+    MultiSimilarityLoss(),
+    MultiSimilarityLoss(mining=False),
+    BinomialDevianceLoss(),
+]
+
+
+def _assert_connected_zero(loss, x, y):
+    x = x.clone().requires_grad_(True)
+    out = loss(x, y)
+    assert out.item() == 0.0
+    assert out.requires_grad
+    out.backward()
+    assert torch.isfinite(x.grad).all() and torch.all(x.grad == 0)
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=lambda l: repr(l).replace("\n", ""))
+def test_single_item_batch_gives_connected_zero(loss):
+    _assert_connected_zero(loss, torch.randn(1, 4), torch.tensor([3]))
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES[2:6], ids=lambda l: repr(l).replace("\n", ""))
+def test_no_positive_pair_gives_connected_zero(loss):
+    # all labels distinct: no triplet and no MS anchor with a positive
+    _assert_connected_zero(loss, torch.randn(6, 4), torch.arange(6))
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=lambda l: repr(l).replace("\n", ""))
+def test_gradcheck_float64(loss):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(10, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 3, 3])
+    assert torch.autograd.gradcheck(lambda t: loss(t, y), (x,), eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=lambda l: repr(l).replace("\n", ""))
+def test_bad_inputs_raise_clear_errors(loss):
+    x = torch.randn(6, 4)
+    y = torch.tensor([0, 0, 1, 1, 2, 2])
+    cases = [
+        (x[0], y, "2-D"),
+        (x, y[:5], "one entry per embedding"),
+        (torch.full((6, 4), float("nan")), y, "finite"),
+        (torch.ones(6, 4, dtype=torch.long), y, "floating-point"),
+        (torch.empty(0, 4), torch.empty(0, dtype=torch.long), "non-empty"),
+        (x, y.float(), "integer"),
+        (x.tolist(), y, "torch.Tensor"),
+    ]
+    for xx, yy, message in cases:
+        with pytest.raises(ValueError, match=message):
+            loss(xx, yy)
+
+
+def test_bad_hyperparameters():
+    with pytest.raises(ValueError, match="alpha"):
+        MultiSimilarityLoss(alpha=0)
+    with pytest.raises(ValueError, match="similarity"):
+        MultiSimilarityLoss(distance=EuclideanDistance())
+    with pytest.raises(ValueError, match="mining"):
+        TripletMarginLoss(mining="hardest")
+    with pytest.raises(ValueError, match="reduction"):
+        ContrastiveLoss(reduction="sum")

@@ -1,0 +1,113 @@
+"""The trainer, the multi-seed experiment helpers, determinism and the plotting helper."""
+
+import hashlib
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from lib.data import load_glyphs
+from lib.experiments import compare_arms, format_mean_std, run_arms, summarize_runs
+from lib.losses import ContrastiveLoss, MultiSimilarityLoss
+from lib.models import EmbeddingNet, SmallConvNet
+from lib.plotting import savefig, use_style
+from lib.repro import make_deterministic
+from lib.train import TrainConfig, evaluate_retrieval, train_embedding
+
+
+@pytest.fixture(scope="module")
+def small_glyphs(tmp_path_factory):
+    g = load_glyphs(n_train_classes=8, n_test_classes=8, n_augments=1, cache_dir=tmp_path_factory.mktemp("cache"))
+    return (TensorDataset(g.train.images, g.train.labels), g.train.labels,
+            TensorDataset(g.test.images, g.test.labels))
+
+
+def _model():
+    return EmbeddingNet(SmallConvNet(embedding_dim=16, width=8), 16)
+
+
+def _train(data, seed, iterations=30):
+    train_set, labels, _ = data
+    make_deterministic(seed)
+    model = _model()
+    cfg = TrainConfig(iterations=iterations, classes_per_batch=4, samples_per_class=4, progress=False)
+    return model, train_embedding(model, MultiSimilarityLoss(), train_set, labels, cfg, seed=seed)
+
+
+def test_training_lowers_the_loss(small_glyphs):
+    _, result = _train(small_glyphs, 0, iterations=60)
+    assert len(result.losses) == 60
+    assert sum(result.losses[-10:]) < sum(result.losses[:10])
+
+
+def test_training_is_deterministic(small_glyphs):
+    m1, r1 = _train(small_glyphs, 3)
+    m2, r2 = _train(small_glyphs, 3)
+    assert r1.losses == r2.losses
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+    _, r3 = _train(small_glyphs, 4)
+    assert r3.losses != r1.losses
+
+
+def test_evaluate_and_callbacks(small_glyphs):
+    train_set, labels, test_set = small_glyphs
+    make_deterministic(0)
+    model = _model()
+    cfg = TrainConfig(iterations=3, classes_per_batch=4, samples_per_class=2, progress=False)
+    result = train_embedding(model, ContrastiveLoss(), train_set, labels, cfg,
+                             on_step=lambda step, e, y: (step, tuple(e.shape)))
+    assert result.records == [(0, (8, 16)), (1, (8, 16)), (2, (8, 16))]
+    metrics = evaluate_retrieval(model, test_set)
+    assert set(metrics) == {"R@1", "R@2", "R@4", "R@8", "r_precision", "map_at_r"}
+    assert all(0 <= v <= 1 for v in metrics.values())
+
+
+def test_run_arms_and_summaries(small_glyphs):
+    train_set, labels, test_set = small_glyphs
+    cfg = TrainConfig(iterations=2, classes_per_batch=4, samples_per_class=2, progress=False)
+    runs, results = run_arms({"c": ContrastiveLoss, "ms": MultiSimilarityLoss}, _model, train_set, labels,
+                             test_set, cfg, seeds=[0, 1])
+    assert list(runs["arm"]) == ["c", "c", "ms", "ms"] and set(results) == {("c", 0), ("c", 1), ("ms", 0), ("ms", 1)}
+    summary = summarize_runs(runs, ["R@1"])
+    assert summary.loc["c", ("mean", "R@1")] == pytest.approx(runs[runs.arm == "c"]["R@1"].mean())
+    assert "±" in format_mean_std(summary).loc["ms", "R@1"]
+
+
+def test_compare_arms_hand_case():
+    runs = pd.DataFrame({"arm": ["a", "a", "b", "b"], "seed": [0, 1, 0, 1], "R@1": [0.8, 0.7, 0.6, 0.75]})
+    c = compare_arms(runs, "a", "b", "R@1")
+    assert c["gap"] == pytest.approx(0.075) and c["wins"] == 1 and c["seeds"] == 2
+    assert c["spread"] == pytest.approx(max(pd.Series([0.8, 0.7]).std(), pd.Series([0.6, 0.75]).std()))
+
+
+def test_train_config_validation():
+    with pytest.raises(ValueError, match="iterations"):
+        TrainConfig(iterations=0)
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="lion")
+    with pytest.raises(ValueError, match="lr"):
+        TrainConfig(lr=-1.0)
+
+
+def test_savefig_is_atomic_and_byte_stable(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPANION_FIGURES_DIR", str(tmp_path))
+    use_style()
+
+    def draw():
+        fig, ax = plt.subplots(figsize=(3, 2))
+        ax.plot([0, 1, 2], [1, 0, 2])
+        ax.set_xlabel("x (units)")
+        return fig
+
+    p1 = savefig(draw(), "toy", "line")
+    h1 = hashlib.sha256(p1.read_bytes()).hexdigest()
+    p2 = savefig(draw(), "toy", "line")
+    assert p1 == p2 == tmp_path / "toy" / "line.png"
+    assert hashlib.sha256(p2.read_bytes()).hexdigest() == h1
+    assert sorted(x.name for x in (tmp_path / "toy").iterdir()) == ["line.png"]  # no temp files left
+    plt.close("all")
+    with pytest.raises(ValueError, match="slug"):
+        savefig(draw(), "Bad Slug", "x")
+    plt.close("all")
