@@ -100,6 +100,10 @@ def train_embedding(
 ) -> TrainResult:
     """Train ``model`` so that ``loss_fn(model(x), y)`` falls, on class-balanced batches.
 
+    A loss that needs more than the embeddings (mixing inputs, a detached feature branch, support /
+    query splits) defines ``batch_loss(model, x, y) -> (loss, embeddings)``; the trainer then calls
+    that instead of ``loss_fn(model(x), y)``.
+
     Args:
         dataset: a ``TensorDataset(images, labels)`` or any dataset returning ``(input, label)``.
         labels: the dataset's labels (int64, one per item), used by the batch sampler.
@@ -129,8 +133,11 @@ def train_embedding(
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if batch_transform is not None:
             x = batch_transform(x, generator)
-        embeddings = model(x)
-        loss = loss_fn(embeddings, y)
+        if hasattr(loss_fn, "batch_loss"):
+            loss, embeddings = loss_fn.batch_loss(model, x, y)
+        else:
+            embeddings = model(x)
+            loss = loss_fn(embeddings, y)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{desc}: loss became {loss.item()} at iteration {step}")
         optimizer.zero_grad(set_to_none=True)

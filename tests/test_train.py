@@ -64,6 +64,29 @@ def test_evaluate_and_callbacks(small_glyphs):
     assert all(0 <= v <= 1 for v in metrics.values())
 
 
+def test_batch_loss_hook(small_glyphs):
+    train_set, labels, _ = small_glyphs
+
+    class Doubled(torch.nn.Module):
+        """A loss that sees the model: MS loss on the embeddings of x and of x flipped."""
+
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+            self.inner = MultiSimilarityLoss()
+
+        def batch_loss(self, model, x, y):
+            self.calls += 1
+            e = model(torch.cat([x, x.flip(-1)]))
+            return self.inner(e, torch.cat([y, y])), e
+
+    make_deterministic(0)
+    loss = Doubled()
+    cfg = TrainConfig(iterations=4, classes_per_batch=4, samples_per_class=2, progress=False)
+    result = train_embedding(_model(), loss, train_set, labels, cfg, on_step=lambda s, e, y: tuple(e.shape))
+    assert loss.calls == 4 and result.records == [(16, 16)] * 4
+
+
 def test_run_arms_and_summaries(small_glyphs):
     train_set, labels, test_set = small_glyphs
     cfg = TrainConfig(iterations=2, classes_per_batch=4, samples_per_class=2, progress=False)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .validation import check_embeddings
+from ..validation import check_embeddings
 
 __all__ = [
     "PairwiseDistance",
