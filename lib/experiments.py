@@ -11,9 +11,9 @@ import pandas as pd
 from torch import nn
 
 from .repro import make_deterministic
-from .train import TrainConfig, TrainResult, evaluate_retrieval, train_embedding
+from .train import TrainConfig, TrainResult, evaluate_classifier, evaluate_retrieval, train_classifier, train_embedding
 
-__all__ = ["run_arms", "summarize_runs", "format_mean_std", "compare_arms"]
+__all__ = ["run_arms", "run_classifier_arms", "summarize_runs", "format_mean_std", "compare_arms"]
 
 
 def run_arms(
@@ -51,6 +51,36 @@ def run_arms(
             result = train_embedding(model, loss, train_set, train_labels, cfg, seed=int(seed),
                                      batch_transform=batch_transform, on_step=hook, desc=f"{name} seed {seed}")
             metrics = evaluate_retrieval(model, test_set, ks=ks, device=cfg.device, with_nmi=with_nmi, seed=int(seed))
+            rows.append({"arm": name, "seed": int(seed), **metrics, "train_seconds": result.seconds})
+            results[(name, int(seed))] = result
+    return pd.DataFrame(rows), results
+
+
+def run_classifier_arms(
+    arms: dict[str, Callable[[], tuple[nn.Module, nn.Module]]],
+    train_set,
+    test_set,
+    cfg: TrainConfig,
+    seeds: Sequence[int],
+    ks: Sequence[int] = (1,),
+    batch_transform=None,
+) -> tuple[pd.DataFrame, dict[tuple[str, int], TrainResult]]:
+    """Classification counterpart of ``run_arms``: each arm builds its own ``(model, loss)`` pair
+    (heads differ between arms), trained with ``train_classifier`` and scored by top-k accuracy on
+    ``test_set``. Rows hold ``arm``, ``seed``, ``top1`` (...), ``train_seconds``.
+    """
+    if not arms:
+        raise ValueError("arms must name at least one (model, loss) factory")
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed")
+    rows, results = [], {}
+    for name, make_arm in arms.items():
+        for seed in seeds:
+            make_deterministic(int(seed))
+            model, loss = make_arm()
+            result = train_classifier(model, loss, train_set, cfg, seed=int(seed), batch_transform=batch_transform,
+                                      desc=f"{name} seed {seed}")
+            metrics = evaluate_classifier(model, test_set, ks=ks, device=cfg.device)
             rows.append({"arm": name, "seed": int(seed), **metrics, "train_seconds": result.seconds})
             results[(name, int(seed))] = result
     return pd.DataFrame(rows), results

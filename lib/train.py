@@ -15,12 +15,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm import tqdm
 
-from .data.samplers import ClassBalancedBatchSampler
+from .data.samplers import ClassBalancedBatchSampler, ShuffledBatchSampler
 from .metrics.retrieval import retrieval_metrics
 from .repro import torch_generator
 from .validation import check_positive
 
-__all__ = ["TrainConfig", "TrainResult", "train_embedding", "embed", "evaluate_retrieval"]
+__all__ = ["TrainConfig", "TrainResult", "train_embedding", "train_classifier", "embed", "evaluate_retrieval",
+           "evaluate_classifier"]
 
 
 @dataclass
@@ -30,6 +31,7 @@ class TrainConfig:
     iterations: int = 100
     classes_per_batch: int = 16
     samples_per_class: int = 4
+    batch_size: int = 64  # train_classifier only (train_embedding's batch = classes x samples)
     lr: float = 1e-3
     weight_decay: float = 0.0
     optimizer: str = "adam"
@@ -42,7 +44,7 @@ class TrainConfig:
     def __post_init__(self):
         if not isinstance(self.iterations, int) or self.iterations < 1:
             raise ValueError(f"iterations must be a positive int, got {self.iterations!r}")
-        for name in ("classes_per_batch", "samples_per_class"):
+        for name in ("classes_per_batch", "samples_per_class", "batch_size"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
@@ -98,7 +100,8 @@ def train_embedding(
     on_step: Callable[[int, torch.Tensor, torch.Tensor], object] | None = None,
     desc: str = "train",
 ) -> TrainResult:
-    """Train ``model`` so that ``loss_fn(model(x), y)`` falls, on class-balanced batches.
+    """Train ``model`` so that ``loss_fn(model(x), y)`` falls, on class-balanced batches
+    (``cfg.classes_per_batch`` classes x ``cfg.samples_per_class`` samples).
 
     A loss that needs more than the embeddings (mixing inputs, a detached feature branch, support /
     query splits) defines ``batch_loss(model, x, y) -> (loss, embeddings)``; the trainer then calls
@@ -115,29 +118,53 @@ def train_embedding(
     """
     if len(dataset) != len(labels):
         raise ValueError(f"labels must have one entry per dataset item: {len(dataset)} items, {len(labels)} labels")
+    sampler = ClassBalancedBatchSampler(
+        labels, cfg.classes_per_batch, cfg.samples_per_class, n_batches=cfg.iterations, seed=seed
+    )
+    return _optimise(model, loss_fn, dataset, sampler, cfg, seed, batch_transform, on_step, desc)
+
+
+def train_classifier(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    dataset: Dataset,
+    cfg: TrainConfig,
+    seed: int = 0,
+    batch_transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+    on_step: Callable[[int, torch.Tensor, torch.Tensor], object] | None = None,
+    desc: str = "train",
+) -> TrainResult:
+    """Train ``model`` so that ``loss_fn(model(x), y)`` falls, on shuffled batches of
+    ``cfg.batch_size`` (a new permutation of the dataset every epoch), for ``cfg.iterations`` steps.
+
+    ``model(x)`` returns per-class scores (logits, or any head's output where larger = more likely);
+    everything else is as in ``train_embedding``.
+    """
+    sampler = ShuffledBatchSampler(len(dataset), cfg.batch_size, n_batches=cfg.iterations, seed=seed)
+    return _optimise(model, loss_fn, dataset, sampler, cfg, seed, batch_transform, on_step, desc)
+
+
+def _optimise(model, loss_fn, dataset, sampler, cfg, seed, batch_transform, on_step, desc) -> TrainResult:
     device = torch.device(cfg.device)
     model.to(device).train()
     loss_fn.to(device)
     params = list(model.parameters()) + list(loss_fn.parameters())
     optimizer = _make_optimizer(params, cfg)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.lr_milestones), cfg.lr_gamma)
-    sampler = ClassBalancedBatchSampler(
-        labels, cfg.classes_per_batch, cfg.samples_per_class, n_batches=cfg.iterations, seed=seed
-    )
     generator = torch_generator(seed + 1, device=device)
     result = TrainResult()
     start = time.perf_counter()
-    bar = tqdm(_batches(dataset, sampler, cfg), total=cfg.iterations, desc=desc, disable=not cfg.progress,
+    bar = tqdm(_batches(dataset, sampler, cfg), total=len(sampler), desc=desc, disable=not cfg.progress,
                mininterval=1.0, ascii=True, leave=False)
     for step, (x, y) in enumerate(bar):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if batch_transform is not None:
             x = batch_transform(x, generator)
         if hasattr(loss_fn, "batch_loss"):
-            loss, embeddings = loss_fn.batch_loss(model, x, y)
+            loss, outputs = loss_fn.batch_loss(model, x, y)
         else:
-            embeddings = model(x)
-            loss = loss_fn(embeddings, y)
+            outputs = model(x)
+            loss = loss_fn(outputs, y)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{desc}: loss became {loss.item()} at iteration {step}")
         optimizer.zero_grad(set_to_none=True)
@@ -146,7 +173,7 @@ def train_embedding(
         scheduler.step()
         result.losses.append(loss.item())
         if on_step is not None:
-            record = on_step(step, embeddings.detach(), y)
+            record = on_step(step, outputs.detach(), y)
             if record is not None:
                 result.records.append(record)
     result.seconds = time.perf_counter() - start
@@ -175,3 +202,14 @@ def evaluate_retrieval(model, dataset, ks=(1, 2, 4, 8), device="cpu", batch_size
     """Zero-shot retrieval metrics of ``model`` on ``dataset`` (see ``lib.metrics.retrieval_metrics``)."""
     emb, labels = embed(model, dataset, batch_size=batch_size, device=device)
     return retrieval_metrics(emb, labels, ks=ks, with_nmi=with_nmi, seed=seed)
+
+
+def evaluate_classifier(model, dataset, ks=(1,), device="cpu", batch_size=256) -> dict[str, float]:
+    """Top-k accuracy (``top1``, ``top5``, ...) of the scores ``model(x)`` (larger = more likely)."""
+    ks = (ks,) if isinstance(ks, int) else tuple(ks)
+    scores, labels = embed(model, dataset, batch_size=batch_size, device=device)
+    if not ks or not all(isinstance(k, int) and 1 <= k <= scores.shape[1] for k in ks):
+        raise ValueError(f"ks must be ints in [1, {scores.shape[1]}] (the number of classes), got {ks!r}")
+    top = scores.topk(max(ks), dim=1).indices
+    hits = top == labels.unsqueeze(1)
+    return {f"top{k}": hits[:, :k].any(1).double().mean().item() for k in ks}

@@ -412,7 +412,7 @@ print(f"verdict: {verdict}. {explanation}")
 # %%
 summary_numbers = {f"{arm} R@1": float(summary.loc[arm, ("mean", "R@1")]) for arm in P.arms}
 summary_numbers.update({f"{arm} MAP@R": float(summary.loc[arm, ("mean", "map_at_r")]) for arm in P.arms})
-write_result(
+result_file = write_result(
     SLUG,
     title="Multi-Similarity Loss with General Pair Weighting (CVPR 2019)",
     claim="MS loss (mining + weighting by self and relative similarity) beats contrastive-type pair losses on zero-shot retrieval.",

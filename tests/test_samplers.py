@@ -96,3 +96,17 @@ def test_errors(labels, args, match):
         ClassBalancedBatchSampler(labels, *args)
     with pytest.raises(ValueError, match="seed"):
         ClassBalancedBatchSampler(torch.tensor([0, 1]), 1, 1, 1, seed=-1)
+
+
+def test_shuffled_batch_sampler_covers_each_epoch_once():
+    from lib.data.samplers import ShuffledBatchSampler
+
+    s = ShuffledBatchSampler(10, 3, n_batches=7, seed=1)
+    batches = list(s)
+    assert len(batches) == len(s) == 7 and all(len(b) == 3 for b in batches)
+    first_epoch = sum(batches[:3], [])
+    assert len(set(first_epoch)) == 9  # 3 batches of one permutation: no repeats
+    assert batches == list(s)  # deterministic
+    assert batches != list(ShuffledBatchSampler(10, 3, n_batches=7, seed=2))
+    with pytest.raises(ValueError, match="batch_size"):
+        ShuffledBatchSampler(5, 6, n_batches=1)

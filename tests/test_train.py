@@ -134,3 +134,39 @@ def test_savefig_is_atomic_and_byte_stable(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="slug"):
         savefig(draw(), "Bad Slug", "x")
     plt.close("all")
+
+
+def test_train_and_evaluate_classifier(small_glyphs):
+    from lib.train import evaluate_classifier, train_classifier
+
+    train_set, labels, _ = small_glyphs
+    make_deterministic(0)
+    model = SmallConvNet(embedding_dim=8, width=8)  # 8 train classes -> 8 logits
+    cfg = TrainConfig(iterations=60, batch_size=32, lr=3e-3, progress=False)
+    result = train_classifier(model, torch.nn.CrossEntropyLoss(), train_set, cfg)
+    assert sum(result.losses[-10:]) < sum(result.losses[:10])
+    acc = evaluate_classifier(model, train_set, ks=(1, 3))
+    assert acc["top1"] > 0.5 and acc["top3"] >= acc["top1"]
+    with pytest.raises(ValueError, match="ks"):
+        evaluate_classifier(model, train_set, ks=(9,))
+
+
+def test_evaluate_classifier_hand_case():
+    from lib.train import evaluate_classifier
+
+    scores = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.15, 0.05], [0.2, 0.3, 0.5], [0.5, 0.4, 0.1]])
+    labels = torch.tensor([1, 1, 0, 2])
+    acc = evaluate_classifier(torch.nn.Identity(), TensorDataset(scores, labels), ks=(1, 2))
+    assert acc == {"top1": 0.25, "top2": 0.5}
+
+
+def test_run_classifier_arms(small_glyphs):
+    from lib.experiments import run_classifier_arms
+
+    train_set, _, _ = small_glyphs
+    cfg = TrainConfig(iterations=3, batch_size=16, progress=False)
+    arms = {"ce": lambda: (SmallConvNet(embedding_dim=8, width=8), torch.nn.CrossEntropyLoss())}
+    runs, results = run_classifier_arms(arms, train_set, train_set, cfg, seeds=[0, 1], ks=(1, 2))
+    assert list(runs.columns[:4]) == ["arm", "seed", "top1", "top2"] and len(results) == 2
+    again, _ = run_classifier_arms(arms, train_set, train_set, cfg, seeds=[0, 1], ks=(1, 2))
+    assert runs["top1"].tolist() == again["top1"].tolist()

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-__all__ = ["ClassBalancedBatchSampler"]
+__all__ = ["ClassBalancedBatchSampler", "ShuffledBatchSampler"]
 
 
 def _positive_int(value, name: str) -> int:
@@ -109,3 +109,32 @@ class ClassBalancedBatchSampler:
                 pool = self._indices_per_class[c]
                 batch.extend(rng.choice(pool, size=k, replace=len(pool) < k).tolist())
             yield batch
+
+
+class ShuffledBatchSampler:
+    """``n_batches`` batches of ``batch_size`` indices of a dataset of ``n`` items, drawn by walking
+    through a fresh random permutation per epoch (the usual shuffled mini-batches of classifier
+    training); the last, incomplete part of each permutation is dropped. Deterministic from
+    ``seed``: iterating twice gives the same batches.
+    """
+
+    def __init__(self, n: int, batch_size: int, n_batches: int, seed: int = 0) -> None:
+        self.n = _positive_int(n, "n")
+        self.batch_size = _positive_int(batch_size, "batch_size")
+        self.n_batches = _positive_int(n_batches, "n_batches")
+        if self.batch_size > self.n:
+            raise ValueError(f"batch_size must be <= the dataset size {self.n}, got {self.batch_size}")
+        self.seed = int(seed)
+
+    def __len__(self) -> int:
+        return self.n_batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = np.random.default_rng(self.seed)
+        per_epoch = self.n // self.batch_size
+        produced = 0
+        while produced < self.n_batches:
+            order = rng.permutation(self.n)
+            for b in range(min(per_epoch, self.n_batches - produced)):
+                yield order[b * self.batch_size:(b + 1) * self.batch_size].tolist()
+            produced += min(per_epoch, self.n_batches - produced)
