@@ -55,7 +55,7 @@ nb: $(STAMP)
 		$(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 sync: $(STAMP)
 	$(PY) -m lib.pipeline sync
