@@ -64,6 +64,7 @@ def sync(slug: str) -> Path:
         _jupytext("--to", "ipynb", "--update", str(py), "-o", str(ipynb))
     else:
         _jupytext("--to", "ipynb", "--set-kernel", "python3", str(py), "-o", str(ipynb))
+    _clean_executed(ipynb)
     return ipynb
 
 

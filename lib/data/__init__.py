@@ -1,5 +1,6 @@
 """Data: the font-glyph dataset (ci profile), sklearn digits, the DML benchmark folder loaders
-(paper profile), image transforms without torchvision, and the class-balanced batch sampler."""
+(paper profile: CUB-200, Cars196, SOP, miniImageNet, PPMR), image transforms without torchvision,
+and batch samplers (class-balanced, shuffled, few-shot episodes)."""
 
 from .digits import load_digits_tensors
 from .folders import (
@@ -12,13 +13,17 @@ from .folders import (
     open_dataset,
 )
 from .glyphs import GlyphData, GlyphSplit, augment_batch, glyph_alphabet, load_glyphs
-from .samplers import ClassBalancedBatchSampler
+from .episodes import EpisodeSampler
+from .miniimagenet import MiniImageNet, check_miniimagenet_layout
+from .ppmr import PPMRSlices, check_ppmr_layout
+from .samplers import ClassBalancedBatchSampler, ShuffledBatchSampler
 from .transforms import CAFFE_BGR_MEAN, CAFFE_BGR_STD, IMAGENET_MEAN, IMAGENET_STD, EvalTransform, TrainTransform
 
 __all__ = [
     "load_glyphs", "glyph_alphabet", "augment_batch", "GlyphData", "GlyphSplit",
     "load_digits_tensors",
-    "ClassBalancedBatchSampler",
+    "ClassBalancedBatchSampler", "ShuffledBatchSampler", "EpisodeSampler",
+    "MiniImageNet", "check_miniimagenet_layout", "PPMRSlices", "check_ppmr_layout",
     "CUB200", "Cars196", "StanfordOnlineProducts", "DATASETS", "DatasetNotFoundError", "check_layout", "open_dataset",
     "TrainTransform", "EvalTransform", "IMAGENET_MEAN", "IMAGENET_STD", "CAFFE_BGR_MEAN", "CAFFE_BGR_STD",
 ]

@@ -1,17 +1,32 @@
-"""Losses, grouped by kind: ``pair`` (pair and triplet losses on a pairwise matrix)."""
+"""Losses, grouped by kind (import from here or from the module).
 
+- ``pair``: pair and triplet losses on a pairwise matrix (contrastive, triplet, multi-similarity,
+  binomial deviance)
+- ``mixup``: Metrix, mixup of embeddings / features / inputs for pair losses
+- ``center``: centre-based losses for anomaly detection (cDCM, Deep SAD)
+- ``prototypical``: few-shot episode losses (prototypical CE, Proto-Triplet, ICNN)
+- ``threshold``: the threshold-consistent margin (TCM) regulariser
+- ``combined``: weighted sums of losses
+"""
+
+from .center import CDCMLoss, DeepSADLoss, center_distance
+from .combined import CombinedLoss
+from .mixup import MetrixLoss, metrix_mixed_term, mix_pairs
 from .pair import (
     BinomialDevianceLoss,
     ContrastiveLoss,
     MultiSimilarityLoss,
     PairLoss,
     TripletMarginLoss,
+    masked_mean,
 )
+from .prototypical import EpisodicProtoLoss, ICNNLoss, ProtoNetLoss, ProtoTripletLoss, prototypes, split_episode
+from .threshold import TCMLoss
 
 __all__ = [
-    "PairLoss",
-    "ContrastiveLoss",
-    "TripletMarginLoss",
-    "MultiSimilarityLoss",
-    "BinomialDevianceLoss",
+    "PairLoss", "ContrastiveLoss", "TripletMarginLoss", "MultiSimilarityLoss", "BinomialDevianceLoss", "masked_mean",
+    "MetrixLoss", "metrix_mixed_term", "mix_pairs",
+    "CDCMLoss", "DeepSADLoss", "center_distance",
+    "prototypes", "split_episode", "ProtoNetLoss", "ProtoTripletLoss", "ICNNLoss", "EpisodicProtoLoss",
+    "TCMLoss", "CombinedLoss",
 ]

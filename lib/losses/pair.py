@@ -26,7 +26,7 @@ __all__ = ["PairLoss", "ContrastiveLoss", "TripletMarginLoss", "MultiSimilarityL
 _REDUCTIONS = ("mean_nonzero", "mean")
 
 
-def _masked_mean(values: torch.Tensor, mask: torch.Tensor, reduction: str) -> torch.Tensor:
+def masked_mean(values: torch.Tensor, mask: torch.Tensor, reduction: str) -> torch.Tensor:
     """Mean of ``values`` over ``mask`` (or over its non-zero entries); 0 on an empty mask."""
     if reduction == "mean_nonzero":
         mask = mask & (values > 0)
@@ -99,7 +99,7 @@ class ContrastiveLoss(PairLoss):
             l_pos, l_neg = F.relu(mat - self.pos_margin), F.relu(self.neg_margin - mat)
         if self.power != 1.0:
             l_pos, l_neg = l_pos.pow(self.power), l_neg.pow(self.power)
-        return _masked_mean(l_pos, pos, self.reduction) + _masked_mean(l_neg, neg, self.reduction)
+        return masked_mean(l_pos, pos, self.reduction) + masked_mean(l_neg, neg, self.reduction)
 
 
 class TripletMarginLoss(PairLoss):
@@ -133,7 +133,7 @@ class TripletMarginLoss(PairLoss):
         mat = self._prepare(mat, labels)
         mask = triplet_mask(mat.detach(), labels, self.distance, self.margin, self.mining)
         violation = F.relu(self.distance.margin_violation(mat.unsqueeze(2), mat.unsqueeze(1), self.margin))
-        return _masked_mean(violation, mask, self.reduction)
+        return masked_mean(violation, mask, self.reduction)
 
 
 class MultiSimilarityLoss(PairLoss):
@@ -246,4 +246,4 @@ class BinomialDevianceLoss(PairLoss):
         pos, neg = pair_masks(labels)
         l_pos = F.softplus(-self.alpha * self.c_pos * (sim - self.beta))
         l_neg = F.softplus(self.alpha * self.c_neg * (sim - self.beta))
-        return _masked_mean(l_pos, pos, "mean") + _masked_mean(l_neg, neg, "mean")
+        return masked_mean(l_pos, pos, "mean") + masked_mean(l_neg, neg, "mean")

@@ -1,5 +1,14 @@
-"""Evaluation metrics, grouped by kind: ``retrieval`` (k-NN retrieval and clustering)."""
+"""Evaluation metrics, grouped by kind (import from here or from the module).
 
+- ``retrieval``: k-NN retrieval and clustering (Recall@K, P@1, R-precision, MAP@R, NMI)
+- ``utilization``: how far test embeddings fall from the training embeddings (Metrix)
+- ``anomaly``: a thresholded distance rule and its AUROC / precision / recall
+- ``fewshot``: episode accuracy with a 95% CI, the ICNN score
+- ``threshold``: per-class TAR/FAR/utility curves over thresholds and OPIS
+"""
+
+from .anomaly import anomaly_rule, detection_metrics
+from .fewshot import fewshot_accuracy, fewshot_eval, icnn_score
 from .retrieval import (
     knn,
     map_at_r,
@@ -9,5 +18,13 @@ from .retrieval import (
     recall_at_k,
     retrieval_metrics,
 )
+from .threshold import UTILITIES, ThresholdCurves, class_utility_curves, eps_opis, opis
+from .utilization import nearest_train_distances, utilization
 
-__all__ = ["knn", "recall_at_k", "precision_at_1", "r_precision", "map_at_r", "nmi", "retrieval_metrics"]
+__all__ = [
+    "knn", "recall_at_k", "precision_at_1", "r_precision", "map_at_r", "nmi", "retrieval_metrics",
+    "utilization", "nearest_train_distances",
+    "anomaly_rule", "detection_metrics",
+    "fewshot_accuracy", "fewshot_eval", "icnn_score",
+    "class_utility_curves", "opis", "eps_opis", "ThresholdCurves", "UTILITIES",
+]
