@@ -28,11 +28,16 @@ def run_arms(
     with_nmi: bool = False,
     batch_transform=None,
     on_step: dict[str, Callable] | None = None,
+    evaluate: Callable[[nn.Module], dict] | None = None,
+    keep_models: bool = False,
 ) -> tuple[pd.DataFrame, dict[tuple[str, int], TrainResult]]:
     """Train one model per (arm, seed) from the same initialisation and evaluate it.
 
     Each run starts from ``make_deterministic(seed)``, so for a given seed every arm gets the same
     initial weights and the same batches; only the loss differs.
+
+    ``evaluate(model) -> {metric: value}`` replaces the default (retrieval metrics on ``test_set``);
+    ``keep_models=True`` keeps each trained model in ``results[(arm, seed)].model``.
 
     Returns a table with one row per run (``arm``, ``seed``, the metrics, ``train_seconds``) and
     the ``TrainResult`` of every run, keyed by ``(arm, seed)``.
@@ -50,8 +55,13 @@ def run_arms(
             hook = (on_step or {}).get(name)
             result = train_embedding(model, loss, train_set, train_labels, cfg, seed=int(seed),
                                      batch_transform=batch_transform, on_step=hook, desc=f"{name} seed {seed}")
-            metrics = evaluate_retrieval(model, test_set, ks=ks, device=cfg.device, with_nmi=with_nmi, seed=int(seed))
+            if evaluate is None:
+                metrics = evaluate_retrieval(model, test_set, ks=ks, device=cfg.device, with_nmi=with_nmi,
+                                             seed=int(seed))
+            else:
+                metrics = evaluate(model)
             rows.append({"arm": name, "seed": int(seed), **metrics, "train_seconds": result.seconds})
+            result.model = model if keep_models else None
             results[(name, int(seed))] = result
     return pd.DataFrame(rows), results
 

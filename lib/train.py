@@ -56,9 +56,12 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
+    """Loss of every iteration, wall time, what ``on_step`` returned, and (if kept) the model."""
+
     losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
     records: list = field(default_factory=list)
+    model: nn.Module | None = None
 
 
 def _make_optimizer(params, cfg: TrainConfig):

@@ -96,6 +96,11 @@ def test_run_arms_and_summaries(small_glyphs):
     summary = summarize_runs(runs, ["R@1"])
     assert summary.loc["c", ("mean", "R@1")] == pytest.approx(runs[runs.arm == "c"]["R@1"].mean())
     assert "±" in format_mean_std(summary).loc["ms", "R@1"]
+    assert results[("c", 0)].model is None
+    custom, kept = run_arms({"c": ContrastiveLoss}, _model, train_set, labels, test_set, cfg, seeds=[0],
+                            evaluate=lambda m: {"n_params": float(sum(p.numel() for p in m.parameters()))},
+                            keep_models=True)
+    assert custom["n_params"].item() == sum(p.numel() for p in kept[("c", 0)].model.parameters())
 
 
 def test_compare_arms_hand_case():

@@ -7,10 +7,12 @@
 - ``prototypical``: few-shot episode losses (prototypical CE, Proto-Triplet, ICNN)
 - ``threshold``: the threshold-consistent margin (TCM) regulariser
 - ``combined``: weighted sums of losses
+- ``energy``: the energy-confusion regulariser (ECAML) and its objective with a metric loss
 """
 
 from .center import CDCMLoss, DeepSADLoss, center_distance
 from .combined import CombinedLoss
+from .energy import EnergyConfusedLoss, EnergyConfusion, log_energy, sample_energy_pairs
 from .mixup import MetrixLoss, metrix_mixed_term, mix_pairs
 from .pair import (
     BinomialDevianceLoss,
@@ -29,4 +31,5 @@ __all__ = [
     "CDCMLoss", "DeepSADLoss", "center_distance",
     "prototypes", "split_episode", "ProtoNetLoss", "ProtoTripletLoss", "ICNNLoss", "EpisodicProtoLoss",
     "TCMLoss", "CombinedLoss",
+    "EnergyConfusion", "EnergyConfusedLoss", "log_energy", "sample_energy_pairs",
 ]

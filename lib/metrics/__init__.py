@@ -5,6 +5,7 @@
 - ``anomaly``: a thresholded distance rule and its AUROC / precision / recall
 - ``fewshot``: episode accuracy with a 95% CI, the ICNN score
 - ``threshold``: per-class TAR/FAR/utility curves over thresholds and OPIS
+- ``reward``: reward canonicalisations, EPIC/DARD/STARC distances, exact policy evaluation and regret
 """
 
 from .anomaly import anomaly_rule, detection_metrics
@@ -18,6 +19,18 @@ from .retrieval import (
     recall_at_k,
     retrieval_metrics,
 )
+from .reward import (
+    canonicalize,
+    epic_distance,
+    normalized_regret,
+    policy_evaluation,
+    policy_iteration,
+    potential_shaping,
+    reward_norm,
+    starc_distance,
+    starc_distance_grid,
+    value_iteration,
+)
 from .threshold import UTILITIES, ThresholdCurves, class_utility_curves, eps_opis, opis
 from .utilization import nearest_train_distances, utilization
 
@@ -27,4 +40,6 @@ __all__ = [
     "anomaly_rule", "detection_metrics",
     "fewshot_accuracy", "fewshot_eval", "icnn_score",
     "class_utility_curves", "opis", "eps_opis", "ThresholdCurves", "UTILITIES",
+    "canonicalize", "reward_norm", "starc_distance", "starc_distance_grid", "epic_distance", "potential_shaping",
+    "policy_evaluation", "policy_iteration", "value_iteration", "normalized_regret",
 ]
