@@ -8,6 +8,7 @@
 - ``threshold``: the threshold-consistent margin (TCM) regulariser
 - ``combined``: weighted sums of losses
 - ``energy``: the energy-confusion regulariser (ECAML) and its objective with a metric loss
+- ``proxy``: proxy / class-weight losses (normalized softmax)
 """
 
 from .center import CDCMLoss, DeepSADLoss, center_distance
@@ -22,6 +23,7 @@ from .pair import (
     TripletMarginLoss,
     masked_mean,
 )
+from .proxy import NormalizedSoftmaxLoss
 from .prototypical import EpisodicProtoLoss, ICNNLoss, ProtoNetLoss, ProtoTripletLoss, prototypes, split_episode
 from .threshold import TCMLoss
 
@@ -32,4 +34,5 @@ __all__ = [
     "prototypes", "split_episode", "ProtoNetLoss", "ProtoTripletLoss", "ICNNLoss", "EpisodicProtoLoss",
     "TCMLoss", "CombinedLoss",
     "EnergyConfusion", "EnergyConfusedLoss", "log_energy", "sample_energy_pairs",
+    "NormalizedSoftmaxLoss",
 ]

@@ -5,10 +5,12 @@
 - ``anomaly``: a thresholded distance rule and its AUROC / precision / recall
 - ``fewshot``: episode accuracy with a 95% CI, the ICNN score
 - ``threshold``: per-class TAR/FAR/utility curves over thresholds and OPIS
+- ``centroid``: nearest-centroid classification of unseen classes
 - ``reward``: reward canonicalisations, EPIC/DARD/STARC distances, exact policy evaluation and regret
 """
 
 from .anomaly import anomaly_rule, detection_metrics
+from .centroid import centroid_accuracy, class_centroids, fewshot_episodes, nearest_centroid_predict, split_support_query
 from .fewshot import fewshot_accuracy, fewshot_eval, icnn_score
 from .retrieval import (
     knn,
@@ -42,4 +44,5 @@ __all__ = [
     "class_utility_curves", "opis", "eps_opis", "ThresholdCurves", "UTILITIES",
     "canonicalize", "reward_norm", "starc_distance", "starc_distance_grid", "epic_distance", "potential_shaping",
     "policy_evaluation", "policy_iteration", "value_iteration", "normalized_regret",
+    "class_centroids", "nearest_centroid_predict", "split_support_query", "centroid_accuracy", "fewshot_episodes",
 ]
