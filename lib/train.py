@@ -37,6 +37,8 @@ class TrainConfig:
     optimizer: str = "adam"
     lr_milestones: tuple[int, ...] = ()
     lr_gamma: float = 0.1
+    loss_lr_multiplier: float = 1.0  # learning rate of the loss's own parameters (proxies, class weights) x this
+    grad_clip_value: float | None = None  # clip every gradient entry to [-v, v] (e.g. 10, as some official code)
     device: str = "cpu"
     num_workers: int = 0
     progress: bool = True
@@ -50,13 +52,17 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         check_positive(self.lr, "lr")
         check_positive(self.weight_decay, "weight_decay", allow_zero=True)
+        check_positive(self.loss_lr_multiplier, "loss_lr_multiplier")
+        if self.grad_clip_value is not None:
+            check_positive(self.grad_clip_value, "grad_clip_value")
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise ValueError(f"optimizer must be 'adam', 'adamw' or 'sgd', got {self.optimizer!r}")
 
 
 @dataclass
 class TrainResult:
-    """Loss of every iteration, wall time, what ``on_step`` returned, and (if kept) the model."""
+    """Loss of every iteration, training wall time (``on_step`` callbacks excluded), what ``on_step``
+    returned, and (if kept) the model."""
 
     losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
@@ -151,11 +157,15 @@ def _optimise(model, loss_fn, dataset, sampler, cfg, seed, batch_transform, on_s
     device = torch.device(cfg.device)
     model.to(device).train()
     loss_fn.to(device)
-    params = list(model.parameters()) + list(loss_fn.parameters())
+    params = [{"params": list(model.parameters())}]
+    loss_params = list(loss_fn.parameters())
+    if loss_params:
+        params.append({"params": loss_params, "lr": cfg.lr * cfg.loss_lr_multiplier})
     optimizer = _make_optimizer(params, cfg)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.lr_milestones), cfg.lr_gamma)
     generator = torch_generator(seed + 1, device=device)
     result = TrainResult()
+    callback_seconds = 0.0
     start = time.perf_counter()
     bar = tqdm(_batches(dataset, sampler, cfg), total=len(sampler), desc=desc, disable=not cfg.progress,
                mininterval=1.0, ascii=True, leave=False)
@@ -172,14 +182,19 @@ def _optimise(model, loss_fn, dataset, sampler, cfg, seed, batch_transform, on_s
             raise FloatingPointError(f"{desc}: loss became {loss.item()} at iteration {step}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if cfg.grad_clip_value is not None:
+            torch.nn.utils.clip_grad_value_(model.parameters(), cfg.grad_clip_value)
+            torch.nn.utils.clip_grad_value_(loss_fn.parameters(), cfg.grad_clip_value)
         optimizer.step()
         scheduler.step()
         result.losses.append(loss.item())
         if on_step is not None:
+            callback_start = time.perf_counter()
             record = on_step(step, outputs.detach(), y)
             if record is not None:
                 result.records.append(record)
-    result.seconds = time.perf_counter() - start
+            callback_seconds += time.perf_counter() - callback_start
+    result.seconds = time.perf_counter() - start - callback_seconds
     return result
 
 

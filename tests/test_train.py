@@ -175,3 +175,30 @@ def test_run_classifier_arms(small_glyphs):
     assert list(runs.columns[:4]) == ["arm", "seed", "top1", "top2"] and len(results) == 2
     again, _ = run_classifier_arms(arms, train_set, train_set, cfg, seeds=[0, 1], ks=(1, 2))
     assert runs["top1"].tolist() == again["top1"].tolist()
+
+
+def test_loss_parameters_get_their_own_learning_rate_and_clipping(small_glyphs):
+    train_set, labels, _ = small_glyphs
+
+    class WithProxy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proxy = torch.nn.Parameter(torch.zeros(16))
+
+        def forward(self, e, y):
+            return MultiSimilarityLoss()(e, y) + (e.mean(0) * self.proxy).sum() + 100.0 * self.proxy.sum()
+
+    def run(**kw):
+        make_deterministic(0)
+        loss = WithProxy()
+        cfg = TrainConfig(iterations=1, classes_per_batch=4, samples_per_class=2, optimizer="sgd", lr=0.1,
+                          progress=False, **kw)
+        train_embedding(_model(), loss, train_set, labels, cfg)
+        return loss.proxy.detach().clone()
+
+    base = run()
+    assert torch.allclose(run(loss_lr_multiplier=10.0), 10 * base, atol=1e-6)  # SGD step scales with lr
+    clipped = run(grad_clip_value=1.0)
+    assert clipped.abs().max() <= 0.1 + 1e-6 < base.abs().max()  # |grad| <= 1 -> |step| <= lr
+    with pytest.raises(ValueError, match="loss_lr_multiplier"):
+        TrainConfig(loss_lr_multiplier=0)
