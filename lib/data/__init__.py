@@ -1,5 +1,5 @@
 """Data: the font-glyph dataset (ci profile), sklearn digits, the DML benchmark folder loaders
-(paper profile: CUB-200, Cars196, SOP, miniImageNet, PPMR, MNIST/Fashion-MNIST/CIFAR), image transforms without torchvision,
+(paper profile: CUB-200, Cars196, SOP, miniImageNet, PPMR, MNIST/Fashion-MNIST/CIFAR, label graphs with precomputed embeddings), image transforms without torchvision,
 and batch samplers (class-balanced, shuffled, few-shot episodes)."""
 
 from .digits import load_digits_tensors
@@ -14,6 +14,7 @@ from .folders import (
 )
 from .glyphs import GlyphData, GlyphSplit, augment_batch, glyph_alphabet, load_glyphs
 from .episodes import EpisodeSampler
+from .label_graph import LabelGraphEmbeddings, check_label_graph_layout, load_label_graph_embeddings
 from .miniimagenet import MiniImageNet, check_miniimagenet_layout
 from .ppmr import PPMRSlices, check_ppmr_layout
 from .small_images import SMALL_IMAGE_DATASETS, check_small_images_layout, load_small_images
@@ -26,6 +27,7 @@ __all__ = [
     "ClassBalancedBatchSampler", "ShuffledBatchSampler", "EpisodeSampler",
     "MiniImageNet", "check_miniimagenet_layout", "PPMRSlices", "check_ppmr_layout",
     "load_small_images", "check_small_images_layout", "SMALL_IMAGE_DATASETS",
+    "LabelGraphEmbeddings", "load_label_graph_embeddings", "check_label_graph_layout",
     "CUB200", "Cars196", "StanfordOnlineProducts", "DATASETS", "DatasetNotFoundError", "check_layout", "open_dataset",
     "TrainTransform", "EvalTransform", "IMAGENET_MEAN", "IMAGENET_STD", "CAFFE_BGR_MEAN", "CAFFE_BGR_STD",
 ]

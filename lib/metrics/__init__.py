@@ -6,12 +6,24 @@
 - ``fewshot``: episode accuracy with a 95% CI, the ICNN score
 - ``threshold``: per-class TAR/FAR/utility curves over thresholds and OPIS
 - ``centroid``: nearest-centroid classification of unseen classes
+- ``label_geometry``: Loki's Fréchet-mean prediction over a label metric, expected squared distance
 - ``reward``: reward canonicalisations, EPIC/DARD/STARC distances, exact policy evaluation and regret
 """
 
 from .anomaly import anomaly_rule, detection_metrics
 from .centroid import centroid_accuracy, class_centroids, fewshot_episodes, nearest_centroid_predict, split_support_query
 from .fewshot import fewshot_accuracy, fewshot_eval, icnn_score
+from .label_geometry import (
+    argmax_predict,
+    discrete_metric,
+    euclidean_metric,
+    expected_squared_distance,
+    frechet_objective,
+    frechet_predict,
+    graph_metric,
+    grid_metric,
+    path_metric,
+)
 from .retrieval import (
     knn,
     map_at_r,
@@ -45,4 +57,6 @@ __all__ = [
     "canonicalize", "reward_norm", "starc_distance", "starc_distance_grid", "epic_distance", "potential_shaping",
     "policy_evaluation", "policy_iteration", "value_iteration", "normalized_regret",
     "class_centroids", "nearest_centroid_predict", "split_support_query", "centroid_accuracy", "fewshot_episodes",
+    "frechet_predict", "frechet_objective", "argmax_predict", "expected_squared_distance",
+    "discrete_metric", "path_metric", "grid_metric", "graph_metric", "euclidean_metric",
 ]
