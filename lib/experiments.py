@@ -74,10 +74,13 @@ def run_classifier_arms(
     seeds: Sequence[int],
     ks: Sequence[int] = (1,),
     batch_transform=None,
+    evaluate: Callable[[nn.Module], dict] | None = None,
+    keep_models: bool = False,
 ) -> tuple[pd.DataFrame, dict[tuple[str, int], TrainResult]]:
     """Classification counterpart of ``run_arms``: each arm builds its own ``(model, loss)`` pair
     (heads differ between arms), trained with ``train_classifier`` and scored by top-k accuracy on
-    ``test_set``. Rows hold ``arm``, ``seed``, ``top1`` (...), ``train_seconds``.
+    ``test_set`` (or by ``evaluate(model)``). Rows hold ``arm``, ``seed``, ``top1`` (...),
+    ``train_seconds``; ``keep_models=True`` keeps each model in ``results[(arm, seed)].model``.
     """
     if not arms:
         raise ValueError("arms must name at least one (model, loss) factory")
@@ -90,8 +93,10 @@ def run_classifier_arms(
             model, loss = make_arm()
             result = train_classifier(model, loss, train_set, cfg, seed=int(seed), batch_transform=batch_transform,
                                       desc=f"{name} seed {seed}")
-            metrics = evaluate_classifier(model, test_set, ks=ks, device=cfg.device)
+            metrics = evaluate_classifier(model, test_set, ks=ks, device=cfg.device) if evaluate is None \
+                else evaluate(model)
             rows.append({"arm": name, "seed": int(seed), **metrics, "train_seconds": result.seconds})
+            result.model = model if keep_models else None
             results[(name, int(seed))] = result
     return pd.DataFrame(rows), results
 

@@ -175,6 +175,9 @@ def test_run_classifier_arms(small_glyphs):
     assert list(runs.columns[:4]) == ["arm", "seed", "top1", "top2"] and len(results) == 2
     again, _ = run_classifier_arms(arms, train_set, train_set, cfg, seeds=[0, 1], ks=(1, 2))
     assert runs["top1"].tolist() == again["top1"].tolist()
+    custom, kept = run_classifier_arms(arms, train_set, train_set, cfg, seeds=[0], keep_models=True,
+                                       evaluate=lambda m: {"out_features": float(m.fc.out_features)})
+    assert custom["out_features"].tolist() == [8.0] and kept[("ce", 0)].model is not None
 
 
 def test_loss_parameters_get_their_own_learning_rate_and_clipping(small_glyphs):
