@@ -84,3 +84,12 @@ def test_bad_inputs():
         get_distance("manhattan")
     with pytest.raises(ValueError, match="always normalises"):
         CosineSimilarity(normalize=False)
+
+
+def test_get_distance_by_name():
+    from lib.distances import SNRDistance
+
+    assert isinstance(get_distance("snr"), SNRDistance)
+    assert isinstance(get_distance("cosine"), CosineSimilarity)
+    d = EuclideanDistance()
+    assert get_distance(d) is d

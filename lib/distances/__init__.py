@@ -1,6 +1,7 @@
 """Pairwise distances and similarities; every loss and metric takes one as an argument.
 
 ``base``: Euclidean, squared Euclidean, cosine, dot product (and the ``PairwiseDistance`` contract).
+``snr``: the signal-to-noise-ratio distance (asymmetric; rows are anchors).
 """
 
 from .base import (
@@ -9,8 +10,8 @@ from .base import (
     EuclideanDistance,
     PairwiseDistance,
     SquaredEuclideanDistance,
-    get_distance,
 )
+from .snr import SNRDistance, snr_distance
 
 __all__ = [
     "PairwiseDistance",
@@ -19,4 +20,23 @@ __all__ = [
     "CosineSimilarity",
     "DotProductSimilarity",
     "get_distance",
+    "SNRDistance",
+    "snr_distance",
 ]
+
+_REGISTRY = {
+    "euclidean": EuclideanDistance,
+    "squared_euclidean": SquaredEuclideanDistance,
+    "cosine": CosineSimilarity,
+    "dot": DotProductSimilarity,
+    "snr": SNRDistance,
+}
+
+
+def get_distance(name_or_distance) -> PairwiseDistance:
+    """A distance object from its name (``euclidean``, ``squared_euclidean``, ``cosine``, ``dot``, ``snr``)."""
+    if isinstance(name_or_distance, PairwiseDistance):
+        return name_or_distance
+    if name_or_distance not in _REGISTRY:
+        raise ValueError(f"unknown distance {name_or_distance!r}; expected one of {sorted(_REGISTRY)}")
+    return _REGISTRY[name_or_distance]()

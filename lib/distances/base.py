@@ -24,7 +24,6 @@ __all__ = [
     "SquaredEuclideanDistance",
     "CosineSimilarity",
     "DotProductSimilarity",
-    "get_distance",
 ]
 
 
@@ -135,20 +134,3 @@ class DotProductSimilarity(PairwiseDistance):
 
     def _compute(self, x, y, same):
         return x @ y.T
-
-
-_REGISTRY = {
-    "euclidean": EuclideanDistance,
-    "squared_euclidean": SquaredEuclideanDistance,
-    "cosine": CosineSimilarity,
-    "dot": DotProductSimilarity,
-}
-
-
-def get_distance(name_or_distance) -> PairwiseDistance:
-    """Return a distance object from a name (``euclidean``, ``squared_euclidean``, ``cosine``, ``dot``)."""
-    if isinstance(name_or_distance, PairwiseDistance):
-        return name_or_distance
-    if name_or_distance not in _REGISTRY:
-        raise ValueError(f"unknown distance {name_or_distance!r}; expected one of {sorted(_REGISTRY)}")
-    return _REGISTRY[name_or_distance]()

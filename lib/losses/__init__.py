@@ -9,6 +9,7 @@
 - ``combined``: weighted sums of losses
 - ``energy``: the energy-confusion regulariser (ECAML) and its objective with a metric loss
 - ``proxy``: proxy / class-weight losses (normalized softmax)
+- ``regularizers``: embedding regularisers (the zero-mean penalty of the SNR paper)
 """
 
 from .center import CDCMLoss, DeepSADLoss, center_distance
@@ -25,6 +26,7 @@ from .pair import (
 )
 from .proxy import NormalizedSoftmaxLoss
 from .prototypical import EpisodicProtoLoss, ICNNLoss, ProtoNetLoss, ProtoTripletLoss, prototypes, split_episode
+from .regularizers import ZeroMeanRegularizedLoss, zero_mean_penalty
 from .threshold import TCMLoss
 
 __all__ = [
@@ -35,4 +37,5 @@ __all__ = [
     "TCMLoss", "CombinedLoss",
     "EnergyConfusion", "EnergyConfusedLoss", "log_energy", "sample_energy_pairs",
     "NormalizedSoftmaxLoss",
+    "zero_mean_penalty", "ZeroMeanRegularizedLoss",
 ]
