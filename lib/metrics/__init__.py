@@ -6,6 +6,8 @@
 - ``fewshot``: episode accuracy with a 95% CI, the ICNN score
 - ``threshold``: per-class TAR/FAR/utility curves over thresholds and OPIS
 - ``centroid``: nearest-centroid classification of unseen classes
+- ``information_geometry``: exact Fisher information of small Ising models, natural gradient, the
+  regime parameter alpha
 - ``label_geometry``: Loki's Fréchet-mean prediction over a label metric, expected squared distance
 - ``reward``: reward canonicalisations, EPIC/DARD/STARC distances, exact policy evaluation and regret
 """
@@ -13,6 +15,18 @@
 from .anomaly import anomaly_rule, detection_metrics
 from .centroid import centroid_accuracy, class_centroids, fewshot_episodes, nearest_centroid_predict, split_support_query
 from .fewshot import fewshot_accuracy, fewshot_eval, icnn_score
+from .information_geometry import (
+    alpha_opt,
+    alpha_spread,
+    convergence_time,
+    deviation_tensor,
+    directional_alpha,
+    fisher_from_samples,
+    fisher_information,
+    ising_fisher,
+    make_graph,
+    natural_gradient,
+)
 from .label_geometry import (
     argmax_predict,
     discrete_metric,
@@ -59,4 +73,6 @@ __all__ = [
     "class_centroids", "nearest_centroid_predict", "split_support_query", "centroid_accuracy", "fewshot_episodes",
     "frechet_predict", "frechet_objective", "argmax_predict", "expected_squared_distance",
     "discrete_metric", "path_metric", "grid_metric", "graph_metric", "euclidean_metric",
+    "ising_fisher", "fisher_information", "fisher_from_samples", "natural_gradient", "alpha_opt",
+    "convergence_time", "directional_alpha", "alpha_spread", "deviation_tensor", "make_graph",
 ]
