@@ -10,6 +10,7 @@
 - ``energy``: the energy-confusion regulariser (ECAML) and its objective with a metric loss
 - ``proxy``: proxy / class-weight losses (normalized softmax)
 - ``regularizers``: embedding regularisers (the zero-mean penalty of the SNR paper)
+- ``spherical``: the spherical family of classification losses (Z-loss, Taylor/spherical softmax, MSE)
 """
 
 from .center import CDCMLoss, DeepSADLoss, center_distance
@@ -27,6 +28,15 @@ from .pair import (
 from .proxy import NormalizedSoftmaxLoss
 from .prototypical import EpisodicProtoLoss, ICNNLoss, ProtoNetLoss, ProtoTripletLoss, prototypes, split_episode
 from .regularizers import ZeroMeanRegularizedLoss, zero_mean_penalty
+from .spherical import (
+    OneHotMSELoss,
+    SphericalSoftmaxLoss,
+    SphericalZLoss,
+    TaylorSoftmaxLoss,
+    zloss,
+    zloss_grad,
+    zscore_target,
+)
 from .threshold import TCMLoss
 
 __all__ = [
@@ -38,4 +48,6 @@ __all__ = [
     "EnergyConfusion", "EnergyConfusedLoss", "log_energy", "sample_energy_pairs",
     "NormalizedSoftmaxLoss",
     "zero_mean_penalty", "ZeroMeanRegularizedLoss",
+    "SphericalZLoss", "zloss", "zloss_grad", "zscore_target", "TaylorSoftmaxLoss", "SphericalSoftmaxLoss",
+    "OneHotMSELoss",
 ]
