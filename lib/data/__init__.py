@@ -1,5 +1,5 @@
 """Data: the font-glyph dataset (ci profile), sklearn digits, the DML benchmark folder loaders
-(paper profile: CUB-200, Cars196, SOP, miniImageNet, PPMR, MNIST/Fashion-MNIST/CIFAR, label graphs with precomputed embeddings, PTB / One Billion Word), image transforms without torchvision,
+(paper profile: CUB-200, Cars196, SOP, miniImageNet, PPMR, MNIST/Fashion-MNIST/CIFAR, label graphs with precomputed embeddings, PTB / One Billion Word, tabular CSV benchmarks), image transforms without torchvision,
 and batch samplers (class-balanced, shuffled, few-shot episodes)."""
 
 from .digits import load_digits_tensors
@@ -18,6 +18,7 @@ from .label_graph import LabelGraphEmbeddings, check_label_graph_layout, load_la
 from .miniimagenet import MiniImageNet, check_miniimagenet_layout
 from .ppmr import PPMRSlices, check_ppmr_layout
 from .small_images import SMALL_IMAGE_DATASETS, check_small_images_layout, load_small_images
+from .tabular_benchmark import anyloss_data1, check_tabular_layout, load_tabular_csv
 from .word_corpora import WORD_CORPORA, check_word_corpus, load_word_corpus
 from .samplers import ClassBalancedBatchSampler, ShuffledBatchSampler
 from .transforms import CAFFE_BGR_MEAN, CAFFE_BGR_STD, IMAGENET_MEAN, IMAGENET_STD, EvalTransform, TrainTransform
@@ -30,6 +31,7 @@ __all__ = [
     "load_small_images", "check_small_images_layout", "SMALL_IMAGE_DATASETS",
     "LabelGraphEmbeddings", "load_label_graph_embeddings", "check_label_graph_layout",
     "load_word_corpus", "check_word_corpus", "WORD_CORPORA",
+    "anyloss_data1", "load_tabular_csv", "check_tabular_layout",
     "CUB200", "Cars196", "StanfordOnlineProducts", "DATASETS", "DatasetNotFoundError", "check_layout", "open_dataset",
     "TrainTransform", "EvalTransform", "IMAGENET_MEAN", "IMAGENET_STD", "CAFFE_BGR_MEAN", "CAFFE_BGR_STD",
 ]

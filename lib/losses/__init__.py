@@ -11,8 +11,10 @@
 - ``proxy``: proxy / class-weight losses (normalized softmax)
 - ``regularizers``: embedding regularisers (the zero-mean penalty of the SNR paper)
 - ``spherical``: the spherical family of classification losses (Z-loss, Taylor/spherical softmax, MSE)
+- ``anyloss``: classification metrics made differentiable (soft confusion matrix, 1 - metric losses)
 """
 
+from .anyloss import AnyLoss, amplify, soft_confusion, soft_metric, weighted_bce
 from .center import CDCMLoss, DeepSADLoss, center_distance
 from .combined import CombinedLoss
 from .energy import EnergyConfusedLoss, EnergyConfusion, log_energy, sample_energy_pairs
@@ -50,4 +52,5 @@ __all__ = [
     "zero_mean_penalty", "ZeroMeanRegularizedLoss",
     "SphericalZLoss", "zloss", "zloss_grad", "zscore_target", "TaylorSoftmaxLoss", "SphericalSoftmaxLoss",
     "OneHotMSELoss",
+    "AnyLoss", "amplify", "soft_confusion", "soft_metric", "weighted_bce",
 ]
