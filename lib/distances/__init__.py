@@ -2,6 +2,8 @@
 
 ``base``: Euclidean, squared Euclidean, cosine, dot product (and the ``PairwiseDistance`` contract).
 ``snr``: the signal-to-noise-ratio distance (asymmetric; rows are anchors).
+``families``: feature-to-prototype distances of the harmonic-loss paper (``families.pairwise(x, w, kind)``:
+Euclidean, cosine, Manhattan, Bray-Curtis, Mahalanobis, Chebyshev, Minkowski, Canberra, ...).
 """
 
 from .base import (

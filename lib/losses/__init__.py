@@ -12,12 +12,14 @@
 - ``regularizers``: embedding regularisers (the zero-mean penalty of the SNR paper)
 - ``spherical``: the spherical family of classification losses (Z-loss, Taylor/spherical softmax, MSE)
 - ``anyloss``: classification metrics made differentiable (soft confusion matrix, 1 - metric losses)
+- ``harmonic``: the harmonic (distance-based) output layer and loss, with any distance family
 """
 
 from .anyloss import AnyLoss, amplify, soft_confusion, soft_metric, weighted_bce
 from .center import CDCMLoss, DeepSADLoss, center_distance
 from .combined import CombinedLoss
 from .energy import EnergyConfusedLoss, EnergyConfusion, log_energy, sample_energy_pairs
+from .harmonic import HarmonicHead, HarmonicLoss, harmonic_logits, harmonic_loss, pca_structure
 from .mixup import MetrixLoss, metrix_mixed_term, mix_pairs
 from .pair import (
     BinomialDevianceLoss,
@@ -53,4 +55,5 @@ __all__ = [
     "SphericalZLoss", "zloss", "zloss_grad", "zscore_target", "TaylorSoftmaxLoss", "SphericalSoftmaxLoss",
     "OneHotMSELoss",
     "AnyLoss", "amplify", "soft_confusion", "soft_metric", "weighted_bce",
+    "HarmonicHead", "HarmonicLoss", "harmonic_logits", "harmonic_loss", "pca_structure",
 ]
