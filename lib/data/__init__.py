@@ -1,5 +1,5 @@
 """Data: the font-glyph dataset (ci profile), sklearn digits, the DML benchmark folder loaders
-(paper profile: CUB-200, Cars196, SOP, miniImageNet, PPMR, MNIST/Fashion-MNIST/CIFAR, label graphs with precomputed embeddings, PTB / One Billion Word, tabular CSV benchmarks), image transforms without torchvision,
+(paper profile: CUB-200, Cars196, SOP, ImageNet-1K, miniImageNet, PPMR, MNIST/Fashion-MNIST/CIFAR, label graphs with precomputed embeddings, PTB / One Billion Word, tabular CSV benchmarks), image transforms without torchvision,
 and batch samplers (class-balanced, shuffled, few-shot episodes)."""
 
 from .digits import load_digits_tensors
@@ -14,6 +14,7 @@ from .folders import (
 )
 from .glyphs import GlyphData, GlyphSplit, augment_batch, glyph_alphabet, load_glyphs
 from .episodes import EpisodeSampler
+from .imagenet import ImageNet1K, check_imagenet_layout
 from .label_graph import LabelGraphEmbeddings, check_label_graph_layout, load_label_graph_embeddings
 from .miniimagenet import MiniImageNet, check_miniimagenet_layout
 from .ppmr import PPMRSlices, check_ppmr_layout
@@ -32,6 +33,7 @@ __all__ = [
     "LabelGraphEmbeddings", "load_label_graph_embeddings", "check_label_graph_layout",
     "load_word_corpus", "check_word_corpus", "WORD_CORPORA",
     "anyloss_data1", "load_tabular_csv", "check_tabular_layout",
+    "ImageNet1K", "check_imagenet_layout",
     "CUB200", "Cars196", "StanfordOnlineProducts", "DATASETS", "DatasetNotFoundError", "check_layout", "open_dataset",
     "TrainTransform", "EvalTransform", "IMAGENET_MEAN", "IMAGENET_STD", "CAFFE_BGR_MEAN", "CAFFE_BGR_STD",
 ]

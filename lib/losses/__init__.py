@@ -13,12 +13,21 @@
 - ``spherical``: the spherical family of classification losses (Z-loss, Taylor/spherical softmax, MSE)
 - ``anyloss``: classification metrics made differentiable (soft confusion matrix, 1 - metric losses)
 - ``harmonic``: the harmonic (distance-based) output layer and loss, with any distance family
+- ``equiangular``: equiangular basis vectors (generation) and the fixed-vector EBV head and loss
 """
 
 from .anyloss import AnyLoss, amplify, soft_confusion, soft_metric, weighted_bce
 from .center import CDCMLoss, DeepSADLoss, center_distance
 from .combined import CombinedLoss
 from .energy import EnergyConfusedLoss, EnergyConfusion, log_energy, sample_energy_pairs
+from .equiangular import (
+    EquiangularHead,
+    EquiangularLoss,
+    generate_equiangular_basis,
+    max_abs_cosine,
+    search_equiangular_basis,
+    welch_bound,
+)
 from .harmonic import HarmonicHead, HarmonicLoss, harmonic_logits, harmonic_loss, pca_structure
 from .mixup import MetrixLoss, metrix_mixed_term, mix_pairs
 from .pair import (
@@ -56,4 +65,6 @@ __all__ = [
     "OneHotMSELoss",
     "AnyLoss", "amplify", "soft_confusion", "soft_metric", "weighted_bce",
     "HarmonicHead", "HarmonicLoss", "harmonic_logits", "harmonic_loss", "pca_structure",
+    "EquiangularHead", "EquiangularLoss", "generate_equiangular_basis", "search_equiangular_basis",
+    "max_abs_cosine", "welch_bound",
 ]
