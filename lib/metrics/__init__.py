@@ -6,6 +6,7 @@
 - ``fewshot``: episode accuracy with a 95% CI, the ICNN score
 - ``threshold``: per-class TAR/FAR/utility curves over thresholds and OPIS
 - ``centroid``: nearest-centroid classification of unseen classes
+- ``inductive_bias``: inductive bias as -log P(error <= eps) of random hypotheses (fitted or exact)
 - ``information_geometry``: exact Fisher information of small Ising models, natural gradient, the
   regime parameter alpha
 - ``label_geometry``: Loki's Fréchet-mean prediction over a label metric, expected squared distance
@@ -15,6 +16,13 @@
 from .anomaly import anomaly_rule, detection_metrics
 from .centroid import centroid_accuracy, class_centroids, fewshot_episodes, nearest_centroid_predict, split_support_query
 from .fewshot import fewshot_accuracy, fewshot_eval, icnn_score
+from .inductive_bias import (
+    empirical_inductive_bias,
+    estimate_inductive_bias,
+    fit_scaled_ncx2,
+    inductive_bias,
+    sample_hypothesis_errors,
+)
 from .information_geometry import (
     alpha_opt,
     alpha_spread,
@@ -75,4 +83,6 @@ __all__ = [
     "discrete_metric", "path_metric", "grid_metric", "graph_metric", "euclidean_metric",
     "ising_fisher", "fisher_information", "fisher_from_samples", "natural_gradient", "alpha_opt",
     "convergence_time", "directional_alpha", "alpha_spread", "deviation_tensor", "make_graph",
+    "estimate_inductive_bias", "inductive_bias", "empirical_inductive_bias", "fit_scaled_ncx2",
+    "sample_hypothesis_errors",
 ]
