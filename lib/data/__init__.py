@@ -1,6 +1,7 @@
 """Data: the font-glyph dataset (ci profile), sklearn digits, the DML benchmark folder loaders
 (paper profile: CUB-200, Cars196, SOP, ImageNet-1K, miniImageNet, PPMR, MNIST/Fashion-MNIST/CIFAR, label graphs with precomputed embeddings, PTB / One Billion Word, tabular CSV benchmarks), image transforms without torchvision,
-and batch samplers (class-balanced, shuffled, few-shot episodes)."""
+batch samplers (class-balanced, shuffled, few-shot episodes), data pruning scores and the
+teacher-student perceptron."""
 
 from .digits import load_digits_tensors
 from .folders import (
@@ -21,6 +22,8 @@ from .ppmr import PPMRSlices, check_ppmr_layout
 from .small_images import SMALL_IMAGE_DATASETS, check_small_images_layout, load_small_images
 from .tabular_benchmark import anyloss_data1, check_tabular_layout, load_tabular_csv
 from .word_corpora import WORD_CORPORA, check_word_corpus, load_word_corpus
+from .perceptron import generalisation_error, max_margin_student, probe_at_angle, teacher_student
+from .pruning import classifier_margins, linear_margins, n_kept, prototype_scores, select_subset
 from .samplers import ClassBalancedBatchSampler, ShuffledBatchSampler
 from .transforms import CAFFE_BGR_MEAN, CAFFE_BGR_STD, IMAGENET_MEAN, IMAGENET_STD, EvalTransform, TrainTransform
 
@@ -34,6 +37,8 @@ __all__ = [
     "load_word_corpus", "check_word_corpus", "WORD_CORPORA",
     "anyloss_data1", "load_tabular_csv", "check_tabular_layout",
     "ImageNet1K", "check_imagenet_layout",
+    "prototype_scores", "select_subset", "linear_margins", "classifier_margins", "n_kept",
+    "teacher_student", "probe_at_angle", "max_margin_student", "generalisation_error",
     "CUB200", "Cars196", "StanfordOnlineProducts", "DATASETS", "DatasetNotFoundError", "check_layout", "open_dataset",
     "TrainTransform", "EvalTransform", "IMAGENET_MEAN", "IMAGENET_STD", "CAFFE_BGR_MEAN", "CAFFE_BGR_STD",
 ]
