@@ -1,7 +1,12 @@
-"""Data: the font-glyph dataset (ci profile), sklearn digits, the DML benchmark folder loaders
-(paper profile: CUB-200, Cars196, SOP, ImageNet-1K, miniImageNet, PPMR, MNIST/Fashion-MNIST/CIFAR, label graphs with precomputed embeddings, PTB / One Billion Word, tabular CSV benchmarks), image transforms without torchvision,
-batch samplers (class-balanced, shuffled, few-shot episodes), data pruning scores and the
-teacher-student perceptron."""
+"""Data.
+
+- ci profile: the font-glyph dataset (generated), sklearn digits, tabular generators
+- paper profile: folder loaders for CUB-200, Cars196, SOP, ImageNet-1K, miniImageNet, PPMR,
+  MNIST/Fashion-MNIST/CIFAR, label graphs with precomputed embeddings, PTB / One Billion Word,
+  tabular CSV benchmarks; image transforms without torchvision
+- batch samplers (class-balanced, shuffled, few-shot episodes)
+- data pruning scores and the teacher-student perceptron
+"""
 
 from .digits import load_digits_tensors
 from .folders import (
