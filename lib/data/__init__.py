@@ -1,9 +1,10 @@
 """Data.
 
-- ci profile: the font-glyph dataset (generated), sklearn digits, tabular generators
+- ci profile: the font-glyph dataset (generated), sklearn digits, tabular generators, English text
+  shipped with Python (pydoc topics)
 - paper profile: folder loaders for CUB-200, Cars196, SOP, ImageNet-1K, miniImageNet, PPMR,
   MNIST/Fashion-MNIST/CIFAR, label graphs with precomputed embeddings, PTB / One Billion Word,
-  tabular CSV benchmarks; image transforms without torchvision
+  tabular CSV benchmarks, language-model checkpoints; image transforms without torchvision
 - batch samplers (class-balanced, shuffled, few-shot episodes)
 - data pruning scores and the teacher-student perceptron
 """
@@ -26,6 +27,7 @@ from .miniimagenet import MiniImageNet, check_miniimagenet_layout
 from .ppmr import PPMRSlices, check_ppmr_layout
 from .small_images import SMALL_IMAGE_DATASETS, check_small_images_layout, load_small_images
 from .tabular_benchmark import anyloss_data1, check_tabular_layout, load_tabular_csv
+from .text import find_lm_checkpoints, load_probe_texts, pydoc_corpus, pydoc_sentences
 from .word_corpora import WORD_CORPORA, check_word_corpus, load_word_corpus
 from .perceptron import generalisation_error, max_margin_student, probe_at_angle, teacher_student
 from .pruning import classifier_margins, linear_margins, n_kept, prototype_scores, select_subset
@@ -44,6 +46,7 @@ __all__ = [
     "ImageNet1K", "check_imagenet_layout",
     "prototype_scores", "select_subset", "linear_margins", "classifier_margins", "n_kept",
     "teacher_student", "probe_at_angle", "max_margin_student", "generalisation_error",
+    "pydoc_corpus", "pydoc_sentences", "find_lm_checkpoints", "load_probe_texts",
     "CUB200", "Cars196", "StanfordOnlineProducts", "DATASETS", "DatasetNotFoundError", "check_layout", "open_dataset",
     "TrainTransform", "EvalTransform", "IMAGENET_MEAN", "IMAGENET_STD", "CAFFE_BGR_MEAN", "CAFFE_BGR_STD",
 ]

@@ -10,6 +10,7 @@
 - ``information_geometry``: exact Fisher information of small Ising models, natural gradient, the
   regime parameter alpha
 - ``label_geometry``: Loki's Fréchet-mean prediction over a label metric, expected squared distance
+- ``spectrum``: representation eigenspectra (RankMe, alpha-ReQ)
 - ``reward``: reward canonicalisations, EPIC/DARD/STARC distances, exact policy evaluation and regret
 """
 
@@ -67,6 +68,7 @@ from .reward import (
     starc_distance_grid,
     value_iteration,
 )
+from .spectrum import alpha_req, eigenspectrum, rankme, rankme_from_spectrum, spectral_summary
 from .threshold import UTILITIES, ThresholdCurves, class_utility_curves, eps_opis, opis
 from .utilization import nearest_train_distances, utilization
 
@@ -85,4 +87,5 @@ __all__ = [
     "convergence_time", "directional_alpha", "alpha_spread", "deviation_tensor", "make_graph",
     "estimate_inductive_bias", "inductive_bias", "empirical_inductive_bias", "fit_scaled_ncx2",
     "sample_hypothesis_errors",
+    "rankme", "rankme_from_spectrum", "alpha_req", "eigenspectrum", "spectral_summary",
 ]
