@@ -46,6 +46,14 @@ def _jupytext(*args: str) -> str:
     return out.stdout
 
 
+def pairing_filters() -> dict:
+    """The metadata filters of ``jupytext.toml`` (what the paired ``.py`` keeps)."""
+    import tomllib
+
+    config = tomllib.loads((REPO / "jupytext.toml").read_text())
+    return {key: config[key] for key in ("cell_metadata_filter", "notebook_metadata_filter")}
+
+
 def paired_source(ipynb: Path) -> str:
     """The ``.py`` text that jupytext (with ``jupytext.toml``) makes of ``ipynb``."""
     import jupytext
@@ -73,8 +81,10 @@ def _clean_executed(path: Path) -> None:
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    # jupytext settings stored in the notebook would override jupytext.toml; machine paths are noise.
-    nb.metadata.pop("jupytext", None)
+    # The notebook carries the pairing filters of jupytext.toml, so that any jupytext call (with or
+    # without the config file, e.g. `jupytext --to py:percent -o - X.ipynb`) gives back the .py.
+    nb.metadata["jupytext"] = pairing_filters()
+    # Machine paths are noise.
     for key in ("input_path", "output_path"):
         nb.metadata.get("papermill", {}).pop(key, None)
     for cell in nb.cells:

@@ -3,6 +3,9 @@ verdict, and the README and gallery say what the results say."""
 
 import json
 import re
+import subprocess
+import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -65,6 +68,10 @@ def test_notebook_is_paired_and_executed(slug):
     assert "# NBVAL_CHECK_OUTPUT" in source
     assert ipynb.exists(), f"{ipynb.name} missing: run make figures"
     assert paired_source(ipynb).strip() == source.strip(), f"{ipynb.name} and {py.name} differ: run make figures"
+    # Also without jupytext.toml: the notebook itself carries the pairing filters.
+    plain = subprocess.run([sys.executable, "-m", "jupytext", "--to", "py:percent", "-o", "-", str(ipynb)],
+                           capture_output=True, text=True, cwd=tempfile.gettempdir())
+    assert plain.returncode == 0 and plain.stdout.strip() == source.strip(), f"{ipynb.name}: plain jupytext differs"
     nb = json.loads(ipynb.read_text())
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert all(c.get("execution_count") for c in code), "not every cell was executed"
