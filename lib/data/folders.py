@@ -46,6 +46,7 @@ from torch.utils.data import Dataset
 __all__ = [
     "DatasetNotFoundError",
     "check_layout",
+    "ImageListDataset",
     "ImageFolderDataset",
     "CUB200",
     "Cars196",
@@ -205,7 +206,45 @@ def _to_int(text: str, path: Path, what: str) -> int:
         raise ValueError(f"{path}: expected an integer {what}, got {text!r}") from None
 
 
-class ImageFolderDataset(Dataset):
+class ImageListDataset(Dataset):
+    """Base of every image-file dataset: ``paths``, int64 ``labels``, an optional ``transform``.
+
+    Subclasses fill ``root``, ``split``, ``transform``, ``paths`` and ``labels``, define
+    ``num_classes``, and may override ``_missing_image(path)`` to say which dataset lacks the file.
+    Items are ``(transform(rgb_image), int label)``.
+    """
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def _missing_image(self, path: Path) -> FileNotFoundError:
+        return FileNotFoundError(f"image file {str(path)!r} is missing")
+
+    def load_image(self, index: int) -> Image.Image:
+        """The RGB PIL image of item ``index`` (no transform)."""
+        path = self.paths[index]
+        if not path.is_file():
+            raise self._missing_image(path)
+        with Image.open(path) as img:
+            return img.convert("RGB")
+
+    def __getitem__(self, index: int):
+        n = len(self.paths)
+        if not -n <= index < n:
+            raise IndexError(f"index must be in [-{n}, {n}), got {index}")
+        img = self.load_image(index)
+        if self.transform is not None:
+            img = self.transform(img)
+        return img, int(self.labels[index])
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(root={str(self.root)!r}, split={self.split!r}, "
+            f"n_images={len(self)}, n_classes={self.num_classes})"
+        )
+
+
+class ImageFolderDataset(ImageListDataset):
     """Base class: a list of image paths with original class ids, relabelled 0..C-1.
 
     Subclasses fill ``paths`` and per-image original class ids, then call :meth:`_finalize`.
@@ -241,31 +280,8 @@ class ImageFolderDataset(Dataset):
     def num_classes(self) -> int:
         return len(self.class_ids)
 
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def load_image(self, index: int) -> Image.Image:
-        """The RGB PIL image of item ``index`` (no transform)."""
-        path = self.paths[index]
-        if not path.is_file():
-            raise _not_found(self.dataset_key, str(self.root), f"image file {str(path)!r} is missing")
-        with Image.open(path) as img:
-            return img.convert("RGB")
-
-    def __getitem__(self, index: int):
-        n = len(self.paths)
-        if not -n <= index < n:
-            raise IndexError(f"index must be in [-{n}, {n}), got {index}")
-        img = self.load_image(index)
-        if self.transform is not None:
-            img = self.transform(img)
-        return img, int(self.labels[index])
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(root={str(self.root)!r}, split={self.split!r}, "
-            f"n_images={len(self)}, n_classes={self.num_classes})"
-        )
+    def _missing_image(self, path: Path) -> DatasetNotFoundError:
+        return _not_found(self.dataset_key, str(self.root), f"image file {str(path)!r} is missing")
 
 
 def _first_half(ids: Sequence[int], split: str) -> set[int]:

@@ -26,10 +26,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import torch
-from PIL import Image
-from torch.utils.data import Dataset
 
-from .folders import DatasetNotFoundError
+from .folders import DatasetNotFoundError, ImageListDataset
 
 __all__ = ["ImageNet1K", "check_imagenet_layout", "IMAGENET_SPLITS", "IMAGE_EXTENSIONS"]
 
@@ -93,7 +91,7 @@ def check_imagenet_layout(root) -> Path:
     return path.resolve()
 
 
-class ImageNet1K(Dataset):
+class ImageNet1K(ImageListDataset):
     """ImageNet-1K ``split`` ("train" or "val") from a local ImageFolder tree (see the module doc).
 
     Args:
@@ -133,19 +131,5 @@ class ImageNet1K(Dataset):
     def num_classes(self) -> int:
         return len(self.wnids)
 
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int):
-        n = len(self.paths)
-        if not -n <= index < n:
-            raise IndexError(f"index must be in [-{n}, {n}), got {index}")
-        with Image.open(self.paths[index]) as img:
-            img = img.convert("RGB")
-        if self.transform is not None:
-            img = self.transform(img)
-        return img, int(self.labels[index])
-
-    def __repr__(self) -> str:
-        return (f"ImageNet1K(root={str(self.root)!r}, split={self.split!r}, n_images={len(self)}, "
-                f"n_classes={self.num_classes})")
+    def _missing_image(self, path: Path) -> DatasetNotFoundError:
+        return _not_found(str(self.root), f"image file {str(path)!r} is missing")

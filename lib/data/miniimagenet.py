@@ -24,10 +24,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import torch
-from PIL import Image
-from torch.utils.data import Dataset
 
-from .folders import DatasetNotFoundError
+from .folders import DatasetNotFoundError, ImageListDataset
 
 __all__ = ["MiniImageNet", "check_miniimagenet_layout", "MINIIMAGENET_SPLITS"]
 
@@ -76,7 +74,7 @@ def check_miniimagenet_layout(root) -> Path:
     return path.resolve()
 
 
-class MiniImageNet(Dataset):
+class MiniImageNet(ImageListDataset):
     """One split (``"train"``, ``"val"`` or ``"test"``) of miniImageNet; see the module docstring.
 
     ``transform`` maps the RGB PIL image to what the model takes (paper profile of susana_distancia:
@@ -122,21 +120,5 @@ class MiniImageNet(Dataset):
     def num_classes(self) -> int:
         return len(self.wnids)
 
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int):
-        n = len(self.paths)
-        if not -n <= index < n:
-            raise IndexError(f"index must be in [-{n}, {n}), got {index}")
-        path = self.paths[index]
-        if not path.is_file():
-            raise _not_found(str(self.root), f"image file {str(path)!r} is missing")
-        with Image.open(path) as img:
-            img = img.convert("RGB")
-        if self.transform is not None:
-            img = self.transform(img)
-        return img, int(self.labels[index])
-
-    def __repr__(self) -> str:
-        return f"MiniImageNet(root={str(self.root)!r}, split={self.split!r}, n_images={len(self)}, n_classes={self.num_classes})"
+    def _missing_image(self, path: Path) -> DatasetNotFoundError:
+        return _not_found(str(self.root), f"image file {str(path)!r} is missing")
