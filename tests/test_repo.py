@@ -101,3 +101,22 @@ def test_readme_status_matches_results():
 
 def test_gallery_is_up_to_date():
     assert (REPO / "figures" / "README.md").read_text() == render_gallery(REPO / "figures")
+
+
+def test_importing_lib_stays_light():
+    """``import lib.losses`` etc. must not pull in scipy.stats or scikit-learn (about 0.75 s together):
+    those load only when the function that needs them is called."""
+    code = ("import sys, lib.losses, lib.metrics, lib.data, lib.train, lib.distances; "
+            "print(sorted(m for m in ('scipy.stats', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_metric_name_resolves():
+    import lib.metrics
+
+    for name in lib.metrics.__all__:
+        assert getattr(lib.metrics, name) is not None
+    with pytest.raises(AttributeError):
+        lib.metrics.no_such_metric

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from sklearn.datasets import load_digits
+
 
 __all__ = ["load_digits_tensors"]
 
@@ -13,6 +13,8 @@ def load_digits_tensors() -> tuple[torch.Tensor, torch.Tensor]:
 
     The raw pixel values are integers 0..16 (ink intensity); they are divided by 16.
     """
+    from sklearn.datasets import load_digits  # scikit-learn loads only when digits are asked for
+
     bunch = load_digits()
     images = torch.as_tensor(bunch.images, dtype=torch.float32).div_(16.0).unsqueeze(1)
     labels = torch.as_tensor(bunch.target, dtype=torch.int64)

@@ -12,80 +12,41 @@
 - ``label_geometry``: Loki's Fréchet-mean prediction over a label metric, expected squared distance
 - ``spectrum``: representation eigenspectra (RankMe, alpha-ReQ)
 - ``reward``: reward canonicalisations, EPIC/DARD/STARC distances, exact policy evaluation and regret
+
+Names are imported on first use (PEP 562), so ``import lib.metrics`` stays cheap: the heavy
+dependencies of one kind (scipy.stats for ``inductive_bias``, scikit-learn for ``nmi``) load only
+when that kind is used.
 """
 
-from .anomaly import anomaly_rule, detection_metrics
-from .centroid import centroid_accuracy, class_centroids, fewshot_episodes, nearest_centroid_predict, split_support_query
-from .fewshot import fewshot_accuracy, fewshot_eval, icnn_score
-from .inductive_bias import (
-    empirical_inductive_bias,
-    estimate_inductive_bias,
-    fit_scaled_ncx2,
-    inductive_bias,
-    sample_hypothesis_errors,
-)
-from .information_geometry import (
-    alpha_opt,
-    alpha_spread,
-    convergence_time,
-    deviation_tensor,
-    directional_alpha,
-    fisher_from_samples,
-    fisher_information,
-    ising_fisher,
-    make_graph,
-    natural_gradient,
-)
-from .label_geometry import (
-    argmax_predict,
-    discrete_metric,
-    euclidean_metric,
-    expected_squared_distance,
-    frechet_objective,
-    frechet_predict,
-    graph_metric,
-    grid_metric,
-    path_metric,
-)
-from .retrieval import (
-    knn,
-    map_at_r,
-    nmi,
-    precision_at_1,
-    r_precision,
-    recall_at_k,
-    retrieval_metrics,
-)
-from .reward import (
-    canonicalize,
-    epic_distance,
-    normalized_regret,
-    policy_evaluation,
-    policy_iteration,
-    potential_shaping,
-    reward_norm,
-    starc_distance,
-    starc_distance_grid,
-    value_iteration,
-)
-from .spectrum import alpha_req, eigenspectrum, rankme, rankme_from_spectrum, spectral_summary
-from .threshold import UTILITIES, ThresholdCurves, class_utility_curves, eps_opis, opis
-from .utilization import nearest_train_distances, utilization
+from __future__ import annotations
 
-__all__ = [
-    "knn", "recall_at_k", "precision_at_1", "r_precision", "map_at_r", "nmi", "retrieval_metrics",
-    "utilization", "nearest_train_distances",
-    "anomaly_rule", "detection_metrics",
-    "fewshot_accuracy", "fewshot_eval", "icnn_score",
-    "class_utility_curves", "opis", "eps_opis", "ThresholdCurves", "UTILITIES",
-    "canonicalize", "reward_norm", "starc_distance", "starc_distance_grid", "epic_distance", "potential_shaping",
-    "policy_evaluation", "policy_iteration", "value_iteration", "normalized_regret",
-    "class_centroids", "nearest_centroid_predict", "split_support_query", "centroid_accuracy", "fewshot_episodes",
-    "frechet_predict", "frechet_objective", "argmax_predict", "expected_squared_distance",
-    "discrete_metric", "path_metric", "grid_metric", "graph_metric", "euclidean_metric",
-    "ising_fisher", "fisher_information", "fisher_from_samples", "natural_gradient", "alpha_opt",
-    "convergence_time", "directional_alpha", "alpha_spread", "deviation_tensor", "make_graph",
-    "estimate_inductive_bias", "inductive_bias", "empirical_inductive_bias", "fit_scaled_ncx2",
-    "sample_hypothesis_errors",
-    "rankme", "rankme_from_spectrum", "alpha_req", "eigenspectrum", "spectral_summary",
-]
+import importlib
+
+_EXPORTS = {
+    "retrieval": ["knn", "recall_at_k", "precision_at_1", "r_precision", "map_at_r", "nmi", "retrieval_metrics"],
+    "utilization": ["utilization", "nearest_train_distances"],
+    "anomaly": ["anomaly_rule", "detection_metrics"],
+    "fewshot": ["fewshot_accuracy", "fewshot_eval", "icnn_score"],
+    "threshold": ["class_utility_curves", "opis", "eps_opis", "ThresholdCurves", "UTILITIES"],
+    "reward": ["canonicalize", "reward_norm", "starc_distance", "starc_distance_grid", "epic_distance", "potential_shaping", "policy_evaluation", "policy_iteration", "value_iteration", "normalized_regret"],
+    "centroid": ["class_centroids", "nearest_centroid_predict", "split_support_query", "centroid_accuracy", "fewshot_episodes"],
+    "label_geometry": ["frechet_predict", "frechet_objective", "argmax_predict", "expected_squared_distance", "discrete_metric", "path_metric", "grid_metric", "graph_metric", "euclidean_metric"],
+    "information_geometry": ["ising_fisher", "fisher_information", "fisher_from_samples", "natural_gradient", "alpha_opt", "convergence_time", "directional_alpha", "alpha_spread", "deviation_tensor", "make_graph"],
+    "inductive_bias": ["estimate_inductive_bias", "inductive_bias", "empirical_inductive_bias", "fit_scaled_ncx2", "sample_hypothesis_errors"],
+    "spectrum": ["rankme", "rankme_from_spectrum", "alpha_req", "eigenspectrum", "spectral_summary"],
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = [name for names in _EXPORTS.values() for name in names]
+
+
+def __getattr__(name: str):
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
