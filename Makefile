@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Every Python process of the venv pins its CPU code paths at start-up (lib/_cpu_pins.py says which
+# and why): make, the pipeline, papermill's kernels, pytest and nbval, jupyter lab.
+PINS := $(VENV)/.cpu-pins
 
 # Deterministic numerics: one thread per process (results change with the thread count).
 export OMP_NUM_THREADS := 1
@@ -30,7 +33,7 @@ help:
 	@echo "make sync      refresh every .ipynb from its reviewed .py"
 	@echo "make bench     loss benchmarks against pytorch-metric-learning"
 
-env: $(STAMP)
+env: $(PINS)
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,31 +42,35 @@ $(STAMP): requirements/lock.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-figures: $(STAMP)
+$(PINS): $(STAMP) lib/_cpu_pins.py lib/_native/exact_sqrt.c
+	$(PY) -c "import lib._cpu_pins as pins; pins.main(['--install'])"
+	touch $(PINS)
+
+figures: $(PINS)
 	$(PY) -m lib.pipeline figures --jobs $(JOBS)
 
-test: $(STAMP)
+test: $(PINS)
 	$(PY) -m pytest -n $(JOBS) --dist loadscope --nbval-lax --nbval-current-env \
 		--sanitize-with tests/nbval_sanitize.cfg tests notebooks
 
-test-lib: $(STAMP)
+test-lib: $(PINS)
 	$(PY) -m pytest -n $(JOBS) tests
 
-nb: $(STAMP)
+nb: $(PINS)
 	@test -n "$(NB)" || { echo "usage: make nb NB=<slug> [PROFILE=paper DEVICE=cuda DATA_ROOT=/path]"; exit 2; }
 	$(PY) -m lib.pipeline run $(NB) --profile $(PROFILE) --device $(DEVICE) --seed $(SEED) \
 		$(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
-lab: $(STAMP)
+lab: $(PINS)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-sync: $(STAMP)
+sync: $(PINS)
 	$(PY) -m lib.pipeline sync
 
-bench: $(STAMP)
+bench: $(PINS)
 	$(PY) tests/benchmarks/bench_losses.py
 
-lock: $(STAMP)
+lock: $(PINS)
 	$(PY) -m pip freeze --exclude-editable | sed 's/+cpu$$//' > requirements/lock.txt.new && mv requirements/lock.txt.new requirements/lock.txt
 
 clean:

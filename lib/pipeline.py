@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -76,11 +77,23 @@ def sync(slug: str) -> Path:
     return ipynb
 
 
-def _clean_executed(path: Path) -> None:
-    """Drop what papermill adds that would change the paired ``.py`` (empty ``tags`` lists)."""
+def _kernel_cpu_report(ipynb_dir: Path) -> dict:
+    """``lib.repro.cpu_report()`` as a fresh interpreter of this environment sees it (what a kernel gets)."""
+    code = "import json, lib.repro as r; print(json.dumps(r.cpu_report()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ipynb_dir)
+    if out.returncode != 0:
+        raise SystemExit(f"could not read the CPU report:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _clean_executed(path: Path, cpu: dict | None = None) -> None:
+    """Drop what papermill adds that would change the paired ``.py`` (empty ``tags`` lists); record
+    ``cpu`` (the CPU, torch's kernel dispatch and the pins the run used) under ``metadata.companion``."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
+    if cpu is not None:
+        nb.metadata["companion"] = {"cpu": cpu}
     # The notebook carries the pairing filters of jupytext.toml, so that any jupytext call (with or
     # without the config file, e.g. `jupytext --to py:percent -o - X.ipynb`) gives back the .py.
     nb.metadata["jupytext"] = pairing_filters()
@@ -134,7 +147,7 @@ def run_ci(slug: str) -> None:
     os.close(fd)
     try:
         _execute(ipynb, Path(tmp), {}, {})
-        _clean_executed(Path(tmp))
+        _clean_executed(Path(tmp), _kernel_cpu_report(NOTEBOOKS))
         os.replace(tmp, ipynb)
     finally:
         if os.path.exists(tmp):
@@ -159,6 +172,7 @@ def run_profile(slug: str, profile: str, device: str, data_root: str | None, see
     if data_root is not None:
         params["data_root"] = str(Path(data_root).expanduser().resolve())
     _execute(ipynb, out_dir / f"{slug}.ipynb", params, {"COMPANION_FIGURES_DIR": str(out_dir / "figures")})
+    _clean_executed(out_dir / f"{slug}.ipynb", _kernel_cpu_report(NOTEBOOKS))
     print(f"{slug}: executed ({profile}) -> {out_dir}")
     return out_dir
 
