@@ -4,16 +4,19 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Every Python process of the venv pins its CPU code paths at start-up (lib/_cpu_pins.py says which
+# Every Python process of the venv pins its CPU code paths at start-up (lib/mlcompanion/_cpu_pins.py says which
 # and why): make, the pipeline, papermill's kernels, pytest and nbval, jupyter lab.
 PINS := $(VENV)/.cpu-pins
+# JupyterLab opens the paired .py notebooks as notebooks (jupytext's viewer), for everyone: an
+# application-level settings override inside the venv, copied from the repository.
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+READY := $(PINS) $(LAB_SETTINGS)
 
 # Deterministic numerics: one thread per process (results change with the thread count).
 export OMP_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 NB ?=
@@ -23,17 +26,18 @@ DATA_ROOT ?=
 SEED ?= 0
 JOBS ?= 2
 
-.PHONY: help env figures test test-lib nb lab sync bench lock clean
+.PHONY: help env figures test test-lib nb knobs lab sync bench lock clean
 
 help:
 	@echo "make figures   run every notebook (ci profile) and regenerate figures/ (sets up .venv if missing)"
 	@echo "make test      unit + reference tests of lib, repo checks, nbval of every committed notebook"
 	@echo "make nb NB=multi_similarity [PROFILE=paper DEVICE=cuda DATA_ROOT=/data/CUB_200_2011]"
+	@echo "make knobs NB=multi_similarity   a notebook's profiles and knobs (all notebooks without NB)"
 	@echo "make lab       JupyterLab; the .py notebooks open as notebooks"
-	@echo "make sync      refresh every .ipynb from its reviewed .py"
+	@echo "make sync      make every .py/.ipynb pair agree (the newer file wins; an edit in Lab is kept)"
 	@echo "make bench     loss benchmarks against pytorch-metric-learning"
 
-env: $(PINS)
+env: $(READY)
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,35 +46,42 @@ $(STAMP): requirements/lock.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-$(PINS): $(STAMP) lib/_cpu_pins.py lib/_native/exact_sqrt.c
-	$(PY) -c "import lib._cpu_pins as pins; pins.main(['--install'])"
+$(PINS): $(STAMP) lib/mlcompanion/_cpu_pins.py lib/mlcompanion/_native/exact_sqrt.c
+	$(PY) -c "import mlcompanion._cpu_pins as pins; pins.main(['--install'])"
 	touch $(PINS)
 
-figures: $(PINS)
-	$(PY) -m lib.pipeline figures --jobs $(JOBS)
+$(LAB_SETTINGS): tools/jupyterlab/overrides.json $(STAMP)
+	mkdir -p $(dir $@) && cp $< $@
 
-test: $(PINS)
+figures: $(READY)
+	$(PY) -m mlcompanion.pipeline figures --jobs $(JOBS)
+
+test: $(READY)
 	$(PY) -m pytest -n $(JOBS) --dist loadscope --nbval-lax --nbval-current-env \
 		--sanitize-with tests/nbval_sanitize.cfg tests notebooks
 
-test-lib: $(PINS)
+test-lib: $(READY)
 	$(PY) -m pytest -n $(JOBS) tests
 
-nb: $(PINS)
+nb: $(READY)
 	@test -n "$(NB)" || { echo "usage: make nb NB=<slug> [PROFILE=paper DEVICE=cuda DATA_ROOT=/path]"; exit 2; }
-	$(PY) -m lib.pipeline run $(NB) --profile $(PROFILE) --device $(DEVICE) --seed $(SEED) \
+	$(PY) -m mlcompanion.pipeline run $(NB) --profile $(PROFILE) --device $(DEVICE) --seed $(SEED) \
 		$(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
-lab: $(PINS)
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
+knobs: $(READY)
+	$(PY) -m mlcompanion.pipeline knobs $(NB)
 
-sync: $(PINS)
-	$(PY) -m lib.pipeline sync
+lab: $(READY)
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks \
+		$(if $(filter 0,$(shell id -u)),--allow-root,)
 
-bench: $(PINS)
+sync: $(READY)
+	$(PY) -m mlcompanion.pipeline sync
+
+bench: $(READY)
 	$(PY) tests/benchmarks/bench_losses.py
 
-lock: $(PINS)
+lock: $(READY)
 	$(PY) -m pip freeze --exclude-editable | sed 's/+cpu$$//' > requirements/lock.txt.new && mv requirements/lock.txt.new requirements/lock.txt
 
 clean:

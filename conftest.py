@@ -1,4 +1,4 @@
-"""Shared pytest settings (tests/ and the nbval run over notebooks/): one torch thread, figures written to a temp folder, nbval ignores stderr."""
+"""Shared pytest settings (tests/ and the nbval run over notebooks/): one torch thread, figures written to a temp folder, nbval ignores stderr. No MPLBACKEND: nbval's kernels draw figures inline, as the committed notebooks show them."""
 
 import os
 import sys
@@ -8,7 +8,6 @@ from pathlib import Path
 # Notebooks re-executed by nbval write their figures and result.json here, never over figures/.
 os.environ.setdefault("COMPANION_FIGURES_DIR", tempfile.mkdtemp(prefix="companion-figures-"))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("MPLBACKEND", "Agg")
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tests"))
 
 import torch  # noqa: E402

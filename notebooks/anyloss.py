@@ -61,8 +61,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path.cwd().parent))  # the repository root, when run from notebooks/
 
-from lib.data.tabular_benchmark import TABULAR_IDS, check_tabular_layout
-from lib.profiles import resolve_profile
+from mlcompanion.data.tabular_benchmark import TABULAR_IDS, check_tabular_layout
+from mlcompanion.profiles import resolve_profile
 
 ALL_ARMS = ("bce", "wbce", "any_acc", "any_f1", "any_ba", "any_gmean")
 PROFILES = {
@@ -101,15 +101,15 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, r
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from torch import nn
 from torch.utils.data import TensorDataset
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
-from lib.data.tabular_benchmark import anyloss_data1, iter_tabular_datasets
-from lib.experiments import compare_arms, format_mean_std, summarize_runs
-from lib.gallery import write_result
-from lib.losses.anyloss import AnyLoss, amplify, soft_confusion, soft_metric, weighted_bce
-from lib.plotting import PALETTE, savefig, use_style
-from lib.repro import make_deterministic
-from lib.train import TrainConfig, embed, evaluate_classifier, train_classifier
+from mlcompanion.data.tabular_benchmark import anyloss_data1, iter_tabular_datasets
+from mlcompanion.experiments import compare_arms, format_mean_std, summarize_runs
+from mlcompanion.gallery import write_result
+from mlcompanion.losses.anyloss import AnyLoss, amplify, soft_confusion, soft_metric, weighted_bce
+from mlcompanion.plotting import PALETTE, savefig, use_style
+from mlcompanion.repro import make_deterministic
+from mlcompanion.train import TrainConfig, embed, evaluate_classifier, train_classifier
 
 SLUG = "anyloss"
 make_deterministic(P.seed)
@@ -122,17 +122,17 @@ pd.set_option("display.precision", 3)
 # **Amplifier (Sec. 3.1).** The network ends in a sigmoid, $p_i = \sigma(z_i)$. AnyLoss pushes each
 # probability towards 0 or 1 without reaching it:
 # $$A(p_i) = \frac{1}{1 + e^{-L (p_i - 0.5)}}, \qquad L = 73 .$$
-# `lib.losses.anyloss.amplify(p, L=73.0)`
+# `mlcompanion.losses.anyloss.amplify(p, L=73.0)`
 #
 # **Soft confusion matrix (Sec. 3.2).** With $\hat y_i = A(p_i)$, labels $y_i \in \{0, 1\}$ and $N$ the
 # batch size,
 # $$TP = \textstyle\sum y \hat y, \quad FN = \sum y - TP, \quad FP = \sum \hat y - TP, \quad TN = N - \sum y - \sum \hat y + TP .$$
-# `lib.losses.anyloss.soft_confusion(p, y, L=73.0)` (`L=None`: $\hat y = p$)
+# `mlcompanion.losses.anyloss.soft_confusion(p, y, L=73.0)` (`L=None`: $\hat y = p$)
 #
 # **Losses = 1 − metric (Sec. 3.2-3.3)**, with $y_1 = \sum y$, $y_0 = N - y_1$:
 # accuracy $\frac{TP + TN}{N}$; $F_\beta = \frac{(1+\beta^2)\,TP}{\beta^2 y_1 + \sum \hat y}$;
 # G-mean $\sqrt{\frac{TP\cdot TN}{y_1 y_0}}$; balanced accuracy $\frac{y_0\,TP + y_1\,TN}{2\,y_1 y_0}$.
-# `lib.losses.anyloss.AnyLoss(metric="f1" | "fbeta" | "accuracy" | "gmean" | "balanced_accuracy", L=73.0)`
+# `mlcompanion.losses.anyloss.AnyLoss(metric="f1" | "fbeta" | "accuracy" | "gmean" | "balanced_accuracy", L=73.0)`
 #
 # The gradient flows through $\partial \hat y / \partial z = L\,\hat y(1-\hat y)\,p(1-p)$: only samples
 # whose probability is near 0.5 (within about $5/L$) move the weights.
@@ -232,9 +232,9 @@ conv_gap.round(5)
 # **Arms.** BCE; class-weighted BCE (WBCE); AnyLoss-accuracy, -F1, -balanced accuracy, -G-mean at
 # L = 73. Same network, initialisation (per seed), batches and budget; only the loss changes.
 #
-# **Shared code.** Every run is `lib.train.train_classifier` (shuffled batches, Adam) and is checked with
-# `lib.train.evaluate_classifier` (top-1 accuracy of the two-column head, which must equal our
-# accuracy). We do not use `lib.experiments.run_classifier_arms` because it scores top-k accuracy only
+# **Shared code.** Every run is `mlcompanion.train.train_classifier` (shuffled batches, Adam) and is checked with
+# `mlcompanion.train.evaluate_classifier` (top-1 accuracy of the two-column head, which must equal our
+# accuracy). We do not use `mlcompanion.experiments.run_classifier_arms` because it scores top-k accuracy only
 # and takes one train/test pair, while the paper scores F1 / BA / G-mean on per-split standardised data;
 # the loop below only builds each split and scores the trained model.
 

@@ -25,7 +25,7 @@
 # | profile | data | hardware | wall time |
 # |---|---|---|---|
 # | `ci` (default) | sklearn digits, 10 normal digits × 2 regimes × 3 seeds × 3 losses (180 small MLPs) | 1 CPU thread | about 30 s |
-# | `paper` | PPMR MRI slices from `data_root` (Kaggle layout, see `lib.data.ppmr`), one outer/inner fold of the official nested CV, ImageNet ResNet-50 | 1 GPU | hours per loss and fold (estimate, not measured) |
+# | `paper` | PPMR MRI slices from `data_root` (Kaggle layout, see `mlcompanion.data.ppmr`), one outer/inner fold of the official nested CV, ImageNet ResNet-50 | 1 GPU | hours per loss and fold (estimate, not measured) |
 
 # %% tags=["parameters"]
 profile = "ci"
@@ -70,7 +70,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path.cwd().parent))  # the repository root, when run from notebooks/
 
-from lib.profiles import resolve_profile
+from mlcompanion.profiles import resolve_profile
 
 ALL_ARMS = ("cdcm", "bce", "deep_sad")
 REGIMES = {  # name: (number of seen anomaly digits, anomalies as a fraction of the normal training count)
@@ -107,7 +107,7 @@ elif P.regimes != ["ppmr"]:
 if P.n_seeds < 1 or P.epochs < 1 or P.batch_size < 1:
     raise ValueError(f"n_seeds, epochs and batch_size must be positive, got {P.n_seeds}, {P.epochs}, {P.batch_size}")
 if P.profile == "paper":
-    from lib.data.ppmr import check_ppmr_layout
+    from mlcompanion.data.ppmr import check_ppmr_layout
 
     check_ppmr_layout(P.data_root)  # stops here, naming the dataset, where to get it and its layout, if absent
     if P.backbone_weights and not Path(P.backbone_weights).expanduser().is_file():
@@ -124,11 +124,11 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm import tqdm
 
-from lib.gallery import write_result
-from lib.losses.center import CDCMLoss, DeepSADLoss
-from lib.metrics.anomaly import detection_metrics
-from lib.plotting import PALETTE, savefig, use_style
-from lib.repro import make_deterministic, torch_generator
+from mlcompanion.gallery import write_result
+from mlcompanion.losses.center import CDCMLoss, DeepSADLoss
+from mlcompanion.metrics.anomaly import detection_metrics
+from mlcompanion.plotting import PALETTE, savefig, use_style
+from mlcompanion.repro import make_deterministic, torch_generator
 
 SLUG = "cdcm"
 make_deterministic(P.seed)
@@ -145,20 +145,20 @@ CLAMP = P.clamp_max if P.clamp_max > 0 else None
 # batch, margin $m = 5$ and weight $\theta = 5$ (official code):
 # $$L_{cDCM} = \frac1{|N|}\sum_{i\in N} d_i \;+\; \theta\Big[\frac1{|A|}\sum_{i\in A}\max(0, m - d_i)
 #   \;+\; \frac1{|A|}\sum_{i\in A}\frac{1}{1 + e^{\,d_i - m}}\Big]$$
-# `lib.losses.center.CDCMLoss(margin=5, theta=5, center=None, eps=1e-12, clamp_max=None)`
+# `mlcompanion.losses.center.CDCMLoss(margin=5, theta=5, center=None, eps=1e-12, clamp_max=None)`
 #
 # The first term pulls normals to $c$ with the un-squared distance (its gradient has norm 1 everywhere,
 # undefined at $z = c$: `eps` guards it); the hinge pushes anomalies out to the margin, and the
 # sigmoid ("expansion") term keeps pushing them with a force that decays beyond $m$. The reduction is
 # per group (mean over normals + θ × mean over anomalies); a batch without anomaly has push term 0.
 #
-# **Decision rule.** Abnormal iff $d_i > m$ (`CDCMLoss.predict`, `lib.losses.center.anomaly_rule`);
+# **Decision rule.** Abnormal iff $d_i > m$ (`CDCMLoss.predict`, `mlcompanion.losses.center.anomaly_rule`);
 # AUROC is computed on the score $d_i$ (`detection_metrics`, which wraps scikit-learn's `roc_auc_score`).
 #
 # **Baselines** (both in the official repository): BCE on one logit (score: the logit, rule
 # $p > 0.5$); Deep SAD with the same fixed $c$,
 # $L = \frac1n\sum_i\big[(1-y_i)\lVert z_i-c\rVert^2 + y_i/(\lVert z_i-c\rVert^2 + 10^{-4})\big]$
-# (`lib.losses.center.DeepSADLoss`), score $d_i$, rule $d_i > R$ with $R$ the 95 % quantile of the
+# (`mlcompanion.losses.center.DeepSADLoss`), score $d_i$, rule $d_i > R$ with $R$ the 95 % quantile of the
 # training normals' distances (official ν = 0.05).
 #
 # ### A worked example
@@ -289,7 +289,7 @@ def digits_anomaly_split(normal, n_seen, fraction, seed, images, labels):
 
 
 if P.profile == "ci":
-    from lib.data import load_digits_tensors
+    from mlcompanion.data import load_digits_tensors
 
     digit_images, digit_labels = load_digits_tensors()
     digit_x = digit_images.flatten(1)  # (1797, 64) in [0, 1]
@@ -315,8 +315,8 @@ if P.profile == "ci":
           f"({int((digit_labels[example[0]] != 0).sum())} labelled anomalies of digit {example[2]}), "
           f"{len(example[1])} test samples of 10 digits")
 else:
-    from lib.data.ppmr import PPMRSlices, index_ppmr, split_by_patient
-    from lib.models import load_backbone_weights, resnet50
+    from mlcompanion.data.ppmr import PPMRSlices, index_ppmr, split_by_patient
+    from mlcompanion.models import load_backbone_weights, resnet50
 
     ppmr = split_by_patient(index_ppmr(P.data_root), P.test_patients, P.val_patients)
     ppmr_sets = {k: PPMRSlices(v, size=P.image_size) for k, v in ppmr.items()}

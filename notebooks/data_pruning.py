@@ -71,7 +71,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path.cwd().parent))  # the repository root, when run from notebooks/
 
-from lib.profiles import resolve_profile
+from mlcompanion.profiles import resolve_profile
 
 DATASETS = ("digits", "cifar10")
 PROFILES = {
@@ -104,7 +104,7 @@ if 0.0 not in P.thetas_deg:
 if not P.k_values or not P.pool_sizes:
     raise ValueError(f"k_values and pool_sizes must be non-empty, got {P.k_values} and {P.pool_sizes}")
 if P.dataset == "cifar10":
-    from lib.data import check_small_images_layout
+    from mlcompanion.data import check_small_images_layout
 
     check_small_images_layout("cifar10", P.data_root)  # stops here, naming the dataset and its layout, if absent
     if P.ssl_embeddings and not Path(P.ssl_embeddings).expanduser().is_file():
@@ -121,14 +121,14 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
-from lib.data.perceptron import generalisation_error, max_margin_student, probe_at_angle, teacher_student
-from lib.data.pruning import linear_margins, n_kept, prototype_scores, select_subset
-from lib.gallery import write_result
-from lib.plotting import PALETTE, savefig, use_style
-from lib.repro import make_deterministic
-from lib.train import TrainConfig, evaluate_classifier, train_classifier
+from mlcompanion.data.perceptron import generalisation_error, max_margin_student, probe_at_angle, teacher_student
+from mlcompanion.data.pruning import linear_margins, n_kept, prototype_scores, select_subset
+from mlcompanion.gallery import write_result
+from mlcompanion.plotting import PALETTE, savefig, use_style
+from mlcompanion.repro import make_deterministic
+from mlcompanion.train import TrainConfig, evaluate_classifier, train_classifier
 
 SLUG = "data_pruning"
 make_deterministic(P.seed)
@@ -140,15 +140,15 @@ pd.set_option("display.precision", 4)
 #
 # **Teacher-student perceptron (Sec. 2).** A teacher $T \in \mathbb R^N$, inputs $x^\mu \sim \mathcal N(0, I_N)$,
 # labels $y^\mu = \mathrm{sign}(T \cdot x^\mu)$, $\mu = 1 \dots P_{tot}$, $\alpha_{tot} = P_{tot}/N$.
-# `lib.data.perceptron.teacher_student(N, P, seed)`
+# `mlcompanion.data.perceptron.teacher_student(N, P, seed)`
 #
 # **Pruning metric: the margin along a probe.** $m^\mu = |J_{probe} \cdot x^\mu| / \lVert J_{probe} \rVert$;
 # small margins are hard. A perfect metric uses $J_{probe} = T$; an imperfect one a probe at angle
 # $\theta$: $J_{probe} = \cos\theta\, \hat T + \sin\theta\, \hat T_\perp$.
-# `lib.data.pruning.linear_margins(x, J)`, `lib.data.perceptron.probe_at_angle(T, theta, seed)`
+# `mlcompanion.data.pruning.linear_margins(x, J)`, `mlcompanion.data.perceptron.probe_at_angle(T, theta, seed)`
 #
 # **Keep a fraction $f$.** Keep-hard keeps the $\lfloor f P_{tot} \rfloor$ smallest margins, keep-easy
-# the largest; $\alpha_{prune} = f\,\alpha_{tot}$. `lib.data.pruning.select_subset(m, f, keep, hard="low")`
+# the largest; $\alpha_{prune} = f\,\alpha_{tot}$. `mlcompanion.data.pruning.select_subset(m, f, keep, hard="low")`
 #
 # **Student and error.** The maximum-margin perceptron on the kept set, solved exactly (as the
 # minimum-norm point of the convex hull of $y^\mu x^\mu$, a non-negative least-squares problem; the
@@ -159,7 +159,7 @@ pd.set_option("display.precision", 4)
 #
 # **Self-supervised prototypes (Sec. 5).** L2-normalise the embeddings $e_i$, run k-means, score
 # $d_i = \min_j \big(1 - \cos(e_i, c_j)\big)$; the smallest scores are the most prototypical (easy).
-# `lib.data.pruning.prototype_scores(emb, k, seed=...)`, then `select_subset(d, f, keep, hard="high")`.
+# `mlcompanion.data.pruning.prototype_scores(emb, k, seed=...)`, then `select_subset(d, f, keep, hard="high")`.
 #
 # ### A worked example
 # Five points and the teacher $T = (3, 4)$: margins, and what keep-hard / keep-easy keep at $f = 0.4$.
@@ -348,7 +348,7 @@ from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
 
 if P.dataset == "digits":
-    from lib.data import load_digits_tensors
+    from mlcompanion.data import load_digits_tensors
 
     all_x, all_y = load_digits_tensors()
     train_idx, test_idx = train_test_split(np.arange(len(all_y)), train_size=1300, stratify=all_y.numpy(),
@@ -361,8 +361,8 @@ if P.dataset == "digits":
         return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
 
 else:
-    from lib.data import load_small_images
-    from lib.models import resnet18
+    from mlcompanion.data import load_small_images
+    from mlcompanion.models import resnet18
 
     x_train, y_train = load_small_images("cifar10", P.data_root, "train")
     x_test, y_test = load_small_images("cifar10", P.data_root, "test")

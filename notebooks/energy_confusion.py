@@ -64,7 +64,7 @@ num_workers = None
 # crops of 227 from 256. **Deviations:** ResNet-50 (ImageNet, local weights file) instead of BVLC
 # GoogLeNet (torchvision's GoogLeNet has BatchNorm, weights and numbers differ anyway); ImageNet
 # mean/std instead of the Caffe mean; no ×10 / ×20 learning-rate multipliers on the FC layer
-# (`lib.train.TrainConfig` has no parameter groups). Seen-class R@1 there is measured on the
+# (`mlcompanion.train.TrainConfig` has no parameter groups). Seen-class R@1 there is measured on the
 # training images themselves (no held-out split exists), so it is the classic train/test gap.
 
 # %%
@@ -73,7 +73,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path.cwd().parent))  # the repository root, when run from notebooks/
 
-from lib.profiles import resolve_profile
+from mlcompanion.profiles import resolve_profile
 
 DATASETS = ("glyphs", "cub200", "cars196", "sop")
 PROFILES = {
@@ -101,8 +101,8 @@ if not (P.ec_lambda > 0 and all(isinstance(v, (int, float)) and v > 0 for v in P
 if P.dataset == "glyphs" and (len(P.held_out_fonts) == 0 or not set(P.held_out_fonts) <= set(range(16))):
     raise ValueError(f"held_out_fonts must be a non-empty list of font indices 0..15, got {P.held_out_fonts!r}")
 if P.dataset != "glyphs":
-    from lib.data import check_layout
-    from lib.models import load_backbone_weights, resnet50
+    from mlcompanion.data import check_layout
+    from mlcompanion.models import load_backbone_weights, resnet50
 
     check_layout(P.dataset, P.data_root)  # stops here, naming the dataset and its layout, if absent
     load_backbone_weights(resnet50(num_classes=None), Path(P.backbone_weights).expanduser())
@@ -114,13 +114,13 @@ import pandas as pd
 import torch
 from torch.utils.data import TensorDataset
 
-from lib.experiments import compare_arms, format_mean_std, run_arms, summarize_runs
-from lib.gallery import write_result
-from lib.losses import BinomialDevianceLoss
-from lib.losses.energy import EnergyConfusedLoss, EnergyConfusion, log_energy, sample_energy_pairs
-from lib.plotting import PALETTE, savefig, use_style
-from lib.repro import make_deterministic
-from lib.train import TrainConfig, evaluate_retrieval
+from mlcompanion.experiments import compare_arms, format_mean_std, run_arms, summarize_runs
+from mlcompanion.gallery import write_result
+from mlcompanion.losses import BinomialDevianceLoss
+from mlcompanion.losses.energy import EnergyConfusedLoss, EnergyConfusion, log_energy, sample_energy_pairs
+from mlcompanion.plotting import PALETTE, savefig, use_style
+from mlcompanion.repro import make_deterministic
+from mlcompanion.train import TrainConfig, evaluate_retrieval
 
 SLUG = "energy_confusion"
 make_deterministic(P.seed)
@@ -140,13 +140,13 @@ pd.set_option("display.precision", 3)
 #   L = L_{bin} + \lambda_{EC} \log E, \quad \lambda_{EC} = 0.13,$$
 # $w_{ij}$ = number of positive (or negative) pairs among all $i<j$ pairs of the batch. The layer
 # prints E but back-propagates $\frac{1}{E}\frac{\partial E}{\partial e'}$, so the optimised quantity
-# is $\log E$. `lib.losses.energy.log_energy(e, labels, pairs)`; with sampling:
+# is $\log E$. `mlcompanion.losses.energy.log_energy(e, labels, pairs)`; with sampling:
 # `EnergyConfusion(n_partners=10, sampling=...)`; the whole objective with the split:
 # `EnergyConfusedLoss(BinomialDevianceLoss(), ec_lambda=0.13).batch_loss(model, x, y)`.
 #
 # **Binomial deviance (the released base loss, BIER layer with one learner).**
 # $L_{bin} = \frac{1}{|P|}\sum_P \log(1+e^{-\alpha C_p(s_{ij}-\beta)}) + \frac{1}{|N|}\sum_N \log(1+e^{\alpha C_n(s_{ij}-\beta)})$,
-# cosine $s$, α = 2, β = 0.5, $C_p$ = 1, $C_n$ = 25: `lib.losses.BinomialDevianceLoss()`.
+# cosine $s$, α = 2, β = 0.5, $C_p$ = 1, $C_n$ = 25: `mlcompanion.losses.BinomialDevianceLoss()`.
 #
 # ### Worked example (the brief's hand vector)
 # Four embeddings of four classes (6 negative pairs, so w = 6) and S = {(0,1), (0,2), (1,3)}:
@@ -216,8 +216,8 @@ print(f"log E(c e) - log E(e): c=0.5 -> {scale_check[0]:.4f} (2 log 0.5 = {2 * n
 
 # %%
 if P.dataset == "glyphs":
-    from lib.data import load_glyphs
-    from lib.models import EmbeddingNet, SmallConvNet
+    from mlcompanion.data import load_glyphs
+    from mlcompanion.models import EmbeddingNet, SmallConvNet
 
     glyphs = load_glyphs(n_train_classes=64, n_test_classes=64, n_augments=2, image_size=P.crop, seed=P.seed)
     held = torch.tensor(P.held_out_fonts)
@@ -237,8 +237,8 @@ if P.dataset == "glyphs":
           f"unseen: {len(test_set)} images ({len(glyphs.test.classes)} classes), "
           f"{len(unseen_matched_set)} of them in the held-out fonts")
 else:
-    from lib.data import EvalTransform, TrainTransform, open_dataset
-    from lib.models import EmbeddingNet, load_backbone_weights, resnet50
+    from mlcompanion.data import EvalTransform, TrainTransform, open_dataset
+    from mlcompanion.models import EmbeddingNet, load_backbone_weights, resnet50
 
     train_set = open_dataset(P.dataset, P.data_root, "train",
                              transform=TrainTransform(resize=P.resize, crop=P.crop, seed=P.seed))
@@ -376,7 +376,7 @@ plt.show()
 # The brief's pilot (multi-similarity base, 150 iterations, 2 seeds) was inconclusive. What we found
 # (3 seeds each; every number is regenerated by the command in brackets, which writes its notebook
 # under `results/energy_confusion/`, e.g.
-# `python -m lib.pipeline run energy_confusion -p ec_lambdas "[1.0]"`):
+# `python -m mlcompanion.pipeline run energy_confusion -p ec_lambdas "[1.0]"`):
 #
 # 1. **Budget.** At 75 iterations (the brief's first budget) the network has not over-fitted yet:
 #    seen-class and unseen-class R@1 on the held-out fonts are equal (gap −0.7 ± 4.3 points without

@@ -59,7 +59,7 @@ num_workers = None
 # ## Profiles
 # `ci`: a 3-block CNN (16 channels) on 24×24 glyphs, Adam, 400 iterations of 64 images (lr ×0.1 at
 # 300), random affine augmentation of every training batch. `paper`: the official recipe as far as
-# `lib.train` allows: ResNet-50 from scratch, SGD (momentum 0.9, lr 0.5, weight decay 2e-5),
+# `mlcompanion.train` allows: ResNet-50 from scratch, SGD (momentum 0.9, lr 0.5, weight decay 2e-5),
 # batch 1024, 105 epochs, label smoothing 0.1, τ = 0.07, N = d = 1000, evaluation at resize 256 /
 # crop 256 (the official `EBV_ImageNet.py`; crop 224 is the usual protocol and ≈1 point lower).
 # Differences: step decay instead of 5-epoch warm-up + cosine, random-resized-crop + flip instead of
@@ -71,7 +71,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path.cwd().parent))  # the repository root, when run from notebooks/
 
-from lib.profiles import resolve_profile
+from mlcompanion.profiles import resolve_profile
 
 IMAGENET_EPOCH = 1_281_167 // 1024  # iterations per epoch at batch 1024
 PROFILES = {
@@ -103,7 +103,7 @@ if any(not 1 <= d < P.n_classes for d in P.sweep_dims) or not 0 <= P.ablation_di
 if P.profile == "ci" and (not P.test_fonts or not set(P.test_fonts) < set(range(16))):
     raise ValueError(f"test_fonts must be a non-empty proper subset of the font indices 0..15, got {P.test_fonts!r}")
 if P.profile == "paper":
-    from lib.data.imagenet import check_imagenet_layout
+    from mlcompanion.data.imagenet import check_imagenet_layout
 
     check_imagenet_layout(P.data_root)  # stops here, naming the dataset and its layout, if absent
 
@@ -115,9 +115,9 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from lib.experiments import compare_arms, format_mean_std, run_classifier_arms, summarize_runs
-from lib.gallery import write_result
-from lib.losses.equiangular import (
+from mlcompanion.experiments import compare_arms, format_mean_std, run_classifier_arms, summarize_runs
+from mlcompanion.gallery import write_result
+from mlcompanion.losses.equiangular import (
     DEFAULT_WELCH_FACTOR,
     EquiangularHead,
     EquiangularLoss,
@@ -127,9 +127,9 @@ from lib.losses.equiangular import (
     search_equiangular_basis,
     welch_bound,
 )
-from lib.plotting import PALETTE, savefig, use_style
-from lib.repro import make_deterministic
-from lib.train import TrainConfig
+from mlcompanion.plotting import PALETTE, savefig, use_style
+from mlcompanion.repro import make_deterministic
+from mlcompanion.train import TrainConfig
 
 SLUG = "equiangular_basis"
 make_deterministic(P.seed)
@@ -143,7 +143,7 @@ pd.set_option("display.precision", 3)
 # W ∈ R^{N×d} (seed 42) and run plain gradient descent (SGD, lr 10⁻³, no momentum) on
 # $$L(W) = \sum_{i \ne j} \big[\,|\langle w_i, w_j\rangle| - \alpha\,\big]_+ ,$$
 # renormalising the rows before every step, until $\max_{i\ne j}|\langle w_i,w_j\rangle| \le \alpha + 10^{-4}$.
-# `lib.losses.equiangular.search_equiangular_basis(N, d, alpha)` (one run, never raises) and
+# `mlcompanion.losses.equiangular.search_equiangular_basis(N, d, alpha)` (one run, never raises) and
 # `generate_equiangular_basis(N, d)` (α = 0.002 as in the official script when N ≤ d, where we take
 # an exact orthonormal set instead; α = 1.3 × Welch bound when N > d; restarts; raises if α is not
 # reached). The vectors trained with in Part B use the smallest α that Part A reached for (N, d). No set does better than the **Welch bound**
@@ -275,8 +275,8 @@ plt.show()
 
 # %%
 if P.profile == "ci":
-    from lib.data import augment_batch, load_glyphs
-    from lib.models import SmallConvNet
+    from mlcompanion.data import augment_batch, load_glyphs
+    from mlcompanion.models import SmallConvNet
 
     glyphs = load_glyphs(n_train_classes=64, n_test_classes=P.n_classes - 64, n_augments=P.n_augments,
                          image_size=P.image_size, seed=P.seed)
@@ -309,9 +309,9 @@ if P.profile == "ci":
     savefig(fig, SLUG, "glyph_samples")
     plt.show()
 else:
-    from lib.data import EvalTransform, TrainTransform
-    from lib.data.imagenet import ImageNet1K
-    from lib.models import resnet50
+    from mlcompanion.data import EvalTransform, TrainTransform
+    from mlcompanion.data.imagenet import ImageNet1K
+    from mlcompanion.models import resnet50
 
     train_set = ImageNet1K(P.data_root, "train", TrainTransform(resize=256, crop=P.image_size, scale=(0.08, 1.0),
                                                                 seed=P.seed), classes=P.n_classes)

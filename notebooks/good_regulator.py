@@ -54,7 +54,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path.cwd().parent))  # the repository root, when run from notebooks/
 
-from lib.profiles import resolve_profile
+from mlcompanion.profiles import resolve_profile
 
 PAPER_TOPOLOGIES = ["P3", "P4", "P5", "P6", "S4", "S5", "S6", "C4", "C5", "C6", "K3", "K4", "K5"]
 PROFILES = {
@@ -89,10 +89,10 @@ import pandas as pd
 import sympy as sp
 import torch
 from scipy.optimize import minimize_scalar
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
-from lib.gallery import write_result
-from lib.metrics.information_geometry import (
+from mlcompanion.gallery import write_result
+from mlcompanion.metrics.information_geometry import (
     alpha_from_c,
     alpha_opt,
     alpha_spread,
@@ -110,8 +110,8 @@ from lib.metrics.information_geometry import (
     natural_gradient,
     preconditioned_descent_iterations,
 )
-from lib.plotting import PALETTE, savefig, use_style
-from lib.repro import make_deterministic
+from mlcompanion.plotting import PALETTE, savefig, use_style
+from mlcompanion.repro import make_deterministic
 
 SLUG = "good_regulator"
 make_deterministic(P.seed)
@@ -694,6 +694,8 @@ explanation = (
     f"(iterations fall monotonically with c): the result is a property of one assumed functional."
 )
 print(f"verdict: {verdict}. {explanation}")
+
+# %% tags=["timing"]
 cpu_seconds = time.process_time() - cpu_start
 print(f"(CPU time of the computation cells: {cpu_seconds:.1f} s)")
 

@@ -62,7 +62,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path.cwd().parent))  # the repository root, when run from notebooks/
 
-from lib.profiles import resolve_profile
+from mlcompanion.profiles import resolve_profile
 
 ALL_ARMS = ("ns", "triplet", "contrastive")
 DATASETS = ("glyphs", "mnist", "fashion_mnist", "cifar10", "cifar100")
@@ -91,7 +91,7 @@ if not P.temperatures or not P.weight_lr_multipliers or min(P.temperatures + P.w
     raise ValueError(f"temperatures and weight_lr_multipliers must be non-empty lists of positive numbers, "
                      f"got {P.temperatures} and {P.weight_lr_multipliers}")
 if P.dataset != "glyphs":
-    from lib.data.small_images import check_small_images_layout
+    from mlcompanion.data.small_images import check_small_images_layout
 
     check_small_images_layout(P.dataset, P.data_root)  # stops here, naming the dataset and its layout, if absent
 elif P.profile == "paper":
@@ -107,15 +107,15 @@ import pandas as pd
 import torch
 from torch.utils.data import TensorDataset
 
-from lib.experiments import format_mean_std, run_arms
-from lib.gallery import write_result
-from lib.losses import ContrastiveLoss, TripletMarginLoss
-from lib.losses.proxy import NormalizedSoftmaxLoss
-from lib.metrics.centroid import centroid_accuracy, fewshot_episodes, nearest_centroid_predict
-from lib.models import EmbeddingNet, SmallConvNet, resnet18
-from lib.plotting import PALETTE, savefig, use_style
-from lib.repro import make_deterministic
-from lib.train import TrainConfig, embed
+from mlcompanion.experiments import format_mean_std, run_arms
+from mlcompanion.gallery import write_result
+from mlcompanion.losses import ContrastiveLoss, TripletMarginLoss
+from mlcompanion.losses.proxy import NormalizedSoftmaxLoss
+from mlcompanion.metrics.centroid import centroid_accuracy, fewshot_episodes, nearest_centroid_predict
+from mlcompanion.models import EmbeddingNet, SmallConvNet, resnet18
+from mlcompanion.plotting import PALETTE, savefig, use_style
+from mlcompanion.repro import make_deterministic
+from mlcompanion.train import TrainConfig, embed
 
 SLUG = "hyperspherical_embedding"
 make_deterministic(P.seed)
@@ -131,15 +131,15 @@ pd.set_option("display.precision", 3)
 # **Normalized softmax (Zhai & Wu eq. 2).** One learnable weight $W_k$ per *training* class, also
 # normalised; temperature $T$:
 # $$L_{NS} = -\frac1N \sum_i \log \frac{\exp(\cos(z_i, W_{y_i})/T)}{\sum_k \exp(\cos(z_i, W_k)/T)}$$
-# `lib.losses.proxy.NormalizedSoftmaxLoss(num_classes, embedding_dim, temperature=0.05)`. Each sample is
+# `mlcompanion.losses.proxy.NormalizedSoftmaxLoss(num_classes, embedding_dim, temperature=0.05)`. Each sample is
 # compared with the $C$ class weights, never with another sample: the cost is $O(NC)$ instead of the
 # $O(N^2)$ pairs or $O(N^3)$ triplets of a batch. The class weights are parameters of the loss and
-# `lib.train` optimises them with the model; `weight_lr_multiplier=m` trains them $m$ times faster
+# `mlcompanion.train` optimises them with the model; `weight_lr_multiplier=m` trains them $m$ times faster
 # under Adam (stored as $m \cdot V$; Adam's step does not depend on the gradient's scale).
 #
 # **Novel-class classification.** An unseen class $c$ is represented by the re-normalised mean of $K$
 # labelled ("support") embeddings, $\mu_c = \overline{z}_c / \|\overline{z}_c\|$; a query goes to
-# $\arg\max_c \cos(z, \mu_c)$: `lib.metrics.centroid.nearest_centroid_predict`. *Disjoint*: N-way
+# $\arg\max_c \cos(z, \mu_c)$: `mlcompanion.metrics.centroid.nearest_centroid_predict`. *Disjoint*: N-way
 # K-shot episodes among unseen classes (`fewshot_episodes`, mean ± 1.96·std/√episodes) and all unseen
 # classes at once (`centroid_accuracy`). *Joint*: seen and unseen classes are candidates together
 # (`centroid_accuracy` on the union; our protocol, the paper's was not retrieved).
@@ -162,7 +162,7 @@ print("nearest-centroid predictions for (0.9, 0.3) and (0.2, 0.8):", toy_pred.to
 
 # %% [markdown]
 # ## Data
-# `ci`: font glyphs (`lib.data.load_glyphs`), 64 seen (training) and 64 unseen classes, 16 fonts × 2
+# `ci`: font glyphs (`mlcompanion.data.load_glyphs`), 64 seen (training) and 64 unseen classes, 16 fonts × 2
 # augmented renders per class. For the joint scenario the fonts are split too (our design): seen-class
 # training images use 12 fonts; the 4 held-out fonts (one per family: DejaVu Sans Bold, DejaVu Sans
 # Mono Oblique, DejaVu Serif, STIX Bold Italic) give the seen classes' supports and queries, so no
@@ -175,7 +175,7 @@ print("nearest-centroid predictions for (0.9, 0.3) and (0.2, 0.8):", toy_pred.to
 # %%
 HELD_OUT_FONTS = (1, 6, 8, 15)
 if P.dataset == "glyphs":
-    from lib.data import load_glyphs
+    from mlcompanion.data import load_glyphs
 
     glyphs = load_glyphs(n_train_classes=64, n_test_classes=64, n_augments=2, image_size=32, seed=0)
     held = torch.isin(glyphs.train.fonts, torch.tensor(HELD_OUT_FONTS))
@@ -185,7 +185,7 @@ if P.dataset == "glyphs":
     n_seen = len(glyphs.train.classes)
     in_channels = 1
 else:
-    from lib.data.small_images import SMALL_IMAGE_DATASETS, load_small_images
+    from mlcompanion.data.small_images import SMALL_IMAGE_DATASETS, load_small_images
 
     n_total = SMALL_IMAGE_DATASETS[P.dataset]["num_classes"]
     n_seen = n_total // 2
@@ -223,7 +223,7 @@ print(f"{P.dataset}: {len(train_set)} training images of {n_seen} seen classes; 
 
 # %% [markdown]
 # ## The shared harness, and what it records
-# `lib.experiments.run_arms` trains every (arm, seed) from the same initialisation on the same
+# `mlcompanion.experiments.run_arms` trains every (arm, seed) from the same initialisation on the same
 # batches and evaluates retrieval on the evaluation set. We keep its protocol and add, through its
 # hooks: (i) the embeddings it computes for its evaluation are captured by a forward hook and scored
 # with nearest centroids; (ii) at `n_checkpoints` points of training, an `on_step` callback embeds a
@@ -382,7 +382,7 @@ table = format_mean_std(summary)
 table.columns = [f"{m} (%)" for m in METRICS]
 table
 
-# %%
+# %% tags=["timing"]
 # training cost (wall time of this run; not part of the checked output)
 cost = acc.groupby("arm", sort=False)[["s/iteration", "s/epoch"]].mean()
 cost["relative to ns"] = cost["s/epoch"] / cost.loc["ns", "s/epoch"] if "ns" in cost.index else np.nan

@@ -65,7 +65,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path.cwd().parent))  # the repository root, when run from notebooks/
 
-from lib.profiles import resolve_profile
+from mlcompanion.profiles import resolve_profile
 
 CI_TASKS = ["synth_2", "synth_4", "synth_8", "synth_16", "synth_32", "synth_64", "digits_4", "digits_16", "digits_64"]
 PAPER_TASKS = ["mnist", "cifar10"]
@@ -95,7 +95,7 @@ if P.compare_task not in P.tasks:
 if P.headline_eps not in P.eps_fractions:
     raise ValueError(f"headline_eps must be one of eps_fractions {P.eps_fractions}, got {P.headline_eps}")
 if P.profile == "paper" or any(t in PAPER_TASKS for t in P.tasks):
-    from lib.data.small_images import check_small_images_layout
+    from mlcompanion.data.small_images import check_small_images_layout
 
     for name in sorted(set(P.tasks) & set(PAPER_TASKS)):
         check_small_images_layout(name, P.data_root)  # stops here, naming the dataset and its layout, if absent
@@ -109,9 +109,9 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from lib.data import load_digits_tensors
-from lib.gallery import write_result
-from lib.metrics.inductive_bias import (
+from mlcompanion.data import load_digits_tensors
+from mlcompanion.gallery import write_result
+from mlcompanion.metrics.inductive_bias import (
     empirical_inductive_bias,
     estimate_inductive_bias,
     fit_scaled_ncx2,
@@ -125,8 +125,8 @@ from lib.metrics.inductive_bias import (
     sankaran_log_cdf,
     sankaran_z,
 )
-from lib.plotting import PALETTE, savefig, use_style
-from lib.repro import make_deterministic
+from mlcompanion.plotting import PALETTE, savefig, use_style
+from mlcompanion.repro import make_deterministic
 
 SLUG = "inductive_bias"
 make_deterministic(P.seed)
@@ -144,7 +144,7 @@ LN2 = math.log(2.0)
 # **Estimator** (official `utils.py`): sample M hypotheses, measure their test errors $e_1..e_M$, fit
 # $e \sim s\cdot\chi'^2_{k}(\lambda)$ (scaled non-central $\chi^2$, location 0) by maximum likelihood and
 # read off $I(\varepsilon) = -\log F_{k,\lambda}(\varepsilon / s)$.
-# `lib.metrics.inductive_bias.estimate_inductive_bias(errors, eps)` (→ `.nats`, `.bits`, `.fit`); the fit
+# `mlcompanion.metrics.inductive_bias.estimate_inductive_bias(errors, eps)` (→ `.nats`, `.bits`, `.fit`); the fit
 # alone is `fit_scaled_ncx2` (on errors / mean, scale mapped back), the read-off `inductive_bias(eps, fit)`.
 # Where `ncx2.logcdf` underflows (I ≳ 700 nats) the official code uses Sankaran's normal approximation and
 # returns $z^2/2$; we return $-\log\Phi(z)$ (`sankaran_log_cdf`), because $z^2/2$ drops $\log(|z|\sqrt{2\pi})$.
@@ -222,7 +222,7 @@ def load_task(name: str, rng: np.random.Generator) -> dict:
         ytr, yte = labels.numpy()[perm[:P.n_train]], labels.numpy()[perm[P.n_train:]]
         group = "digits"
     else:
-        from lib.data.small_images import load_small_images
+        from mlcompanion.data.small_images import load_small_images
 
         tr_x, tr_y = load_small_images(name, P.data_root, "train")
         te_x, te_y = load_small_images(name, P.data_root, "test")

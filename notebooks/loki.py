@@ -52,11 +52,11 @@ simplex_steps = None
 #
 # `paper` follows the official uniform-sampler protocol (`simclr_imagenet/scripts/simclr_uniform_exp.py`):
 # precomputed SimCLR-v1 ResNet50-1x embeddings of ImageNet and a label graph read from `data_root`
-# (layout: `lib.data.label_graph.LAYOUT`), K classes drawn uniformly, a logistic-regression head on
+# (layout: `mlcompanion.data.label_graph.LAYOUT`), K classes drawn uniformly, a logistic-regression head on
 # ≤ 50 training images per observed class, evaluation on all validation images over all classes.
 # The official code fits scikit-learn's one-vs-rest `LogisticRegression` and normalises its
 # probabilities over the observed classes; here both profiles train a multinomial (softmax) linear
-# head with `lib.train.train_classifier`, so the probabilities' calibration differs.
+# head with `mlcompanion.train.train_classifier`, so the probabilities' calibration differs.
 
 # %%
 import sys
@@ -64,7 +64,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path.cwd().parent))  # the repository root, when run from notebooks/
 
-from lib.profiles import resolve_profile
+from mlcompanion.profiles import resolve_profile
 
 PROFILES = {
     "ci": dict(k_values=[2, 5, 10, 20, 40, 80, 128], n_draws=10, per_class=0, pca_dim=64, iterations=300,
@@ -84,7 +84,7 @@ if P.n_draws < 1 or P.per_class < 0 or P.pca_dim < 0 or P.simplex_steps < 1:
                      f"got n_draws={P.n_draws}, per_class={P.per_class}, pca_dim={P.pca_dim}, "
                      f"simplex_steps={P.simplex_steps}")
 if P.profile == "paper":
-    from lib.data.label_graph import check_label_graph_layout
+    from mlcompanion.data.label_graph import check_label_graph_layout
 
     check_label_graph_layout(P.data_root)  # stops here, naming the files and the expected layout, if absent
 
@@ -99,8 +99,8 @@ from matplotlib.colors import ListedColormap
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from lib.gallery import write_result
-from lib.metrics.label_geometry import (
+from mlcompanion.gallery import write_result
+from mlcompanion.metrics.label_geometry import (
     argmax_predict,
     discrete_metric,
     euclidean_metric,
@@ -112,9 +112,9 @@ from lib.metrics.label_geometry import (
     path_metric,
     simplex_grid,
 )
-from lib.plotting import PALETTE, savefig, use_style
-from lib.repro import make_deterministic
-from lib.train import TrainConfig, evaluate_classifier, train_classifier
+from mlcompanion.plotting import PALETTE, savefig, use_style
+from mlcompanion.repro import make_deterministic
+from mlcompanion.train import TrainConfig, evaluate_classifier, train_classifier
 
 SLUG = "loki"
 make_deterministic(P.seed)
@@ -131,7 +131,7 @@ pd.set_option("display.precision", 3)
 # $$\hat y(x) = \arg\min_{y \in \mathcal Y} \sum_{i=1}^K P(\lambda_i \mid x)\, d^2(y, \lambda_i)$$
 # For a batch this is one product $P\,D^2[\Lambda, :]$ of shapes $(n, K)(K, N)$ and an argmin over the
 # $N$ columns (ties to the lowest index, like `np.argmin` in the official code):
-# `lib.metrics.label_geometry.frechet_predict(probs, D, observed)`; the matrix itself is
+# `mlcompanion.metrics.label_geometry.frechet_predict(probs, D, observed)`; the matrix itself is
 # `frechet_objective`. With the discrete metric ($d = 1$ off the diagonal) it is argmax over $\Lambda$
 # (`argmax_predict`). With a Euclidean metric $d(a, b) = \lVert e_a - e_b\rVert$ it is "the label whose
 # vector is nearest to $\sum_i P(\lambda_i\mid x)\, e_{\lambda_i}$".
@@ -236,7 +236,7 @@ plt.show()
 # %%
 def merged_glyphs(**kw):
     """Both class-disjoint glyph splits as one label space of 128 classes (test labels offset by 64)."""
-    from lib.data import load_glyphs
+    from mlcompanion.data import load_glyphs
 
     g = load_glyphs(n_train_classes=64, n_test_classes=64, **kw)
     x = torch.cat([g.train.images, g.test.images])
@@ -267,7 +267,7 @@ if P.profile == "ci":
     print(f"{N} classes; {len(f_train)} training and {len(f_test)} test images; PCA-{P.pca_dim} features "
           f"({100 * explained:.0f}% of the pixel variance)")
 else:
-    from lib.data.label_graph import load_label_graph_embeddings
+    from mlcompanion.data.label_graph import load_label_graph_embeddings
 
     data = load_label_graph_embeddings(P.data_root)
     classes, N, D = data.classes, data.num_classes, data.D
@@ -316,7 +316,7 @@ if P.profile == "ci":
 # %% [markdown]
 # ### Train on K observed classes, predict over all N
 # For each K and draw: K classes drawn uniformly (seeded), a linear softmax head trained with
-# `lib.train.train_classifier` on the observed classes' training features only, probabilities on the
+# `mlcompanion.train.train_classifier` on the observed classes' training features only, probabilities on the
 # test images of **all** N classes, then argmax (observed labels only) vs Loki (any label). Controls,
 # on the same probabilities: Loki with the discrete metric (must equal argmax, asserted) and Loki with
 # a randomly relabelled metric (a new relabelling per run, scored under that relabelled metric). `evaluate_classifier` gives the usual

@@ -59,11 +59,11 @@ num_workers = None
 # with the learning rate ×0.5 every 5 epochs (the MS schedule; the official contrastive runs use
 # ×0.1 every 10), Metrix weight 0.4, λ ~ Beta(2, 2).
 #
-# Deviations from the official protocol, all forced by the shared trainer (`lib.train`):
+# Deviations from the official protocol, all forced by the shared trainer (`mlcompanion.train`):
 # class-balanced batches (20 classes × 5) instead of random batches on CUB/Cars, no 5-epoch warm-up
 # of the embedding layer, no frozen BatchNorm, no gradient clipping (official: by value 10), one
 # learning-rate schedule for all arms, GAP only (official: GAP + GMP). In-Shop needs a query/gallery
-# evaluation and a loader that `lib.data` does not have yet: not covered.
+# evaluation and a loader that `mlcompanion.data` does not have yet: not covered.
 #
 # Because batches are class-balanced, every anchor has positives, so the official anchor-negative
 # branch (only anchors *without* positives) is empty; both profiles therefore use the
@@ -75,7 +75,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path.cwd().parent))  # the repository root, when run from notebooks/
 
-from lib.profiles import resolve_profile
+from mlcompanion.profiles import resolve_profile
 
 ALL_ARMS = ("contrastive", "contrastive_metrix", "ms", "ms_metrix", "ms_metrix_feature", "ms_metrix_input")
 DATASETS = ("glyphs", "cub200", "cars196", "sop")
@@ -107,8 +107,8 @@ if P.dataset not in DATASETS:
 if P.metrix_pairing not in PAIRINGS:
     raise ValueError(f"metrix_pairing must be one of {PAIRINGS}, got {P.metrix_pairing!r}")
 if P.dataset != "glyphs":
-    from lib.data import check_layout
-    from lib.models import load_backbone_weights, resnet50
+    from mlcompanion.data import check_layout
+    from mlcompanion.models import load_backbone_weights, resnet50
 
     check_layout(P.dataset, P.data_root)  # stops here, naming the dataset and its layout, if absent
     load_backbone_weights(resnet50(num_classes=None), Path(P.backbone_weights).expanduser())
@@ -120,15 +120,15 @@ import pandas as pd
 import torch
 from torch.utils.data import TensorDataset
 
-from lib.distances import EuclideanDistance
-from lib.experiments import compare_arms, format_mean_std, run_arms, summarize_runs
-from lib.gallery import write_result
-from lib.losses import ContrastiveLoss, MultiSimilarityLoss
-from lib.losses.mixup import MetrixLoss, metrix_mixed_term, mix_pairs
-from lib.metrics.utilization import utilization
-from lib.plotting import PALETTE, savefig, use_style
-from lib.repro import make_deterministic
-from lib.train import TrainConfig, embed
+from mlcompanion.distances import EuclideanDistance
+from mlcompanion.experiments import compare_arms, format_mean_std, run_arms, summarize_runs
+from mlcompanion.gallery import write_result
+from mlcompanion.losses import ContrastiveLoss, MultiSimilarityLoss
+from mlcompanion.losses.mixup import MetrixLoss, metrix_mixed_term, mix_pairs
+from mlcompanion.metrics.utilization import utilization
+from mlcompanion.plotting import PALETTE, savefig, use_style
+from mlcompanion.repro import make_deterministic
+from mlcompanion.train import TrainConfig, embed
 
 SLUG = "metrix"
 make_deterministic(P.seed)
@@ -144,7 +144,7 @@ pd.set_option("display.precision", 3)
 # MS: $\sigma^+(x) = \frac1\alpha\log(1+x)$, $\rho^+(s) = e^{-\alpha(s-b)}$, $\sigma^-(x) = \frac1\beta\log(1+x)$,
 # $\rho^-(s) = e^{\beta(s-b)}$. Contrastive: $\tau, \sigma^\pm$ the identity, $\rho^+ = $ distance,
 # $\rho^- = [m - \text{distance}]_+$ (the official code's form, Euclidean on unit vectors, m = 0.5).
-# `lib.losses.MultiSimilarityLoss()`, `lib.losses.ContrastiveLoss(0, 0.5, EuclideanDistance(normalize=True))`
+# `mlcompanion.losses.MultiSimilarityLoss()`, `mlcompanion.losses.ContrastiveLoss(0, 0.5, EuclideanDistance(normalize=True))`
 #
 # **Metrix (Sec. 3).** A mix $u = \lambda x + (1-\lambda)x'$ gets the *interpolated positivity*
 # $v = \lambda y(a,x) + (1-\lambda) y(a,x')$ ($y = 1$ positive, 0 negative), and the mixed loss
@@ -154,12 +154,12 @@ pd.set_option("display.precision", 3)
 # Pairs mixed: positive-negative ($u = \lambda e_p + (1-\lambda) e_n$, $v = \lambda$) or
 # anchor-negative ($u = \lambda e_a + (1-\lambda) e_n$, $v = \lambda$), mixes re-normalised to the
 # sphere; $\lambda \sim \mathrm{Beta}(2,2)$ once per batch; $w = 0.4$.
-# `lib.losses.mixup.MetrixLoss(base, w=0.4, beta_ab=2, pairing="pos_neg", level="embedding")`;
-# the mixed term alone: `lib.losses.mixup.metrix_mixed_term(emb, labels, lam, pairing, base)`.
+# `mlcompanion.losses.mixup.MetrixLoss(base, w=0.4, beta_ab=2, pairing="pos_neg", level="embedding")`;
+# the mixed term alone: `mlcompanion.losses.mixup.metrix_mixed_term(emb, labels, lam, pairing, base)`.
 #
 # **Utilization (Sec. 4; formula recalled, not verified against the PDF).** With $Q$ the test and
 # $X$ the training embeddings, $u(Q) = \frac1{|Q|}\sum_{q\in Q} \min_{x\in X} \|f(q) - f(x)\|^2$.
-# `lib.metrics.utilization.utilization(test_emb, train_emb)`
+# `mlcompanion.metrics.utilization.utilization(test_emb, train_emb)`
 #
 # **Where the official code differs.** Its contrastive pos-neg branch mixes each anchor's *first*
 # positive with every negative (once per positive pair); we mix every positive, as the equation
@@ -233,8 +233,8 @@ plt.show()
 
 # %%
 if P.dataset == "glyphs":
-    from lib.data import load_glyphs
-    from lib.models import EmbeddingNet, SmallConvNet
+    from mlcompanion.data import load_glyphs
+    from mlcompanion.models import EmbeddingNet, SmallConvNet
 
     glyphs = load_glyphs(n_train_classes=64, n_test_classes=64, n_augments=2, image_size=P.crop, seed=P.seed)
     train_set = TensorDataset(glyphs.train.images, glyphs.train.labels)
@@ -247,8 +247,8 @@ if P.dataset == "glyphs":
     print(f"glyphs: {len(train_set)} train images of {len(glyphs.train.classes)} classes, "
           f"{len(test_set)} test images of {len(glyphs.test.classes)} unseen classes")
 else:
-    from lib.data import EvalTransform, TrainTransform, open_dataset
-    from lib.models import EmbeddingNet, load_backbone_weights, resnet50
+    from mlcompanion.data import EvalTransform, TrainTransform, open_dataset
+    from mlcompanion.models import EmbeddingNet, load_backbone_weights, resnet50
 
     train_set = open_dataset(P.dataset, P.data_root, "train", transform=TrainTransform(resize=P.resize, crop=P.crop, seed=P.seed))
     test_set = open_dataset(P.dataset, P.data_root, "test", transform=EvalTransform(resize=P.resize, crop=P.crop))

@@ -57,7 +57,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path.cwd().parent))  # the repository root, when run from notebooks/
 
-from lib.profiles import resolve_profile
+from mlcompanion.profiles import resolve_profile
 
 ALL_ARMS = ("contrastive", "triplet", "ms_no_mining", "ms")
 PROFILES = {
@@ -80,8 +80,8 @@ unknown_arms = sorted(set(P.arms) - set(ALL_ARMS))
 if unknown_arms or not P.arms:
     raise ValueError(f"arms must be a non-empty subset of {ALL_ARMS}, got {P.arms}")
 if P.profile == "paper":
-    from lib.data import check_layout
-    from lib.models import load_backbone_weights, resnet50
+    from mlcompanion.data import check_layout
+    from mlcompanion.models import load_backbone_weights, resnet50
 
     check_layout("cub200", P.data_root)  # stops here, naming the dataset and its layout, if absent
     load_backbone_weights(resnet50(num_classes=None), Path(P.backbone_weights).expanduser())
@@ -93,15 +93,15 @@ import pandas as pd
 import torch
 from torch.utils.data import TensorDataset
 
-from lib.analysis import gpw_weights
-from lib.distances import CosineSimilarity
-from lib.experiments import compare_arms, format_mean_std, run_arms, summarize_runs
-from lib.gallery import write_result
-from lib.losses import BinomialDevianceLoss, ContrastiveLoss, MultiSimilarityLoss, TripletMarginLoss
-from lib.miners import multi_similarity_mine
-from lib.plotting import PALETTE, savefig, use_style
-from lib.repro import make_deterministic
-from lib.train import TrainConfig
+from mlcompanion.analysis import gpw_weights
+from mlcompanion.distances import CosineSimilarity
+from mlcompanion.experiments import compare_arms, format_mean_std, run_arms, summarize_runs
+from mlcompanion.gallery import write_result
+from mlcompanion.losses import BinomialDevianceLoss, ContrastiveLoss, MultiSimilarityLoss, TripletMarginLoss
+from mlcompanion.miners import multi_similarity_mine
+from mlcompanion.plotting import PALETTE, savefig, use_style
+from mlcompanion.repro import make_deterministic
+from mlcompanion.train import TrainConfig
 
 SLUG = "multi_similarity"
 make_deterministic(P.seed)
@@ -115,19 +115,19 @@ pd.set_option("display.precision", 3)
 # similarity of L2-normalised embeddings, any pair loss has gradient
 # $\frac{\partial L}{\partial \theta} = \sum_{ij} \frac{\partial L}{\partial S_{ij}} \frac{\partial S_{ij}}{\partial \theta}$,
 # so $w_{ij} = |\partial L / \partial S_{ij}|$ is the weight the loss puts on pair $(i, j)$.
-# `lib.analysis.gpw_weights` measures it by autograd for any loss in `lib.losses`.
+# `mlcompanion.analysis.gpw_weights` measures it by autograd for any loss in `mlcompanion.losses`.
 #
 # **Step 1, mining by relative similarity (eq. 7-8).** For anchor $i$ a negative is kept if it is
 # more similar than the hardest positive minus a margin, a positive if it is less similar than the
 # hardest negative plus the margin:
 # $$S^-_{ij} > \min_{y_k = y_i} S_{ik} - \epsilon, \qquad S^+_{ij} < \max_{y_k \neq y_i} S_{ik} + \epsilon .$$
-# `lib.miners.multi_similarity_mine(sim, labels, eps=0.1)`
+# `mlcompanion.miners.multi_similarity_mine(sim, labels, eps=0.1)`
 #
 # **Step 2, weighting by self and relative similarity (eq. 11).** With $\mathcal P_i$,
 # $\mathcal N_i$ the kept pairs of anchor $i$ and $m$ the batch size,
 # $$L_{MS} = \frac1m \sum_{i=1}^m \Big\{ \frac1\alpha \log\Big[1 + \sum_{k\in\mathcal P_i} e^{-\alpha (S_{ik}-\lambda)}\Big]
 #   + \frac1\beta \log\Big[1 + \sum_{k\in\mathcal N_i} e^{\beta (S_{ik}-\lambda)}\Big] \Big\}$$
-# `lib.losses.MultiSimilarityLoss(alpha=2, beta=40, base=0.5, eps=0.1)`
+# `mlcompanion.losses.MultiSimilarityLoss(alpha=2, beta=40, base=0.5, eps=0.1)`
 #
 # Its pair weights (eq. 12-13) are
 # $w^+_{ij} = 1 / \big(e^{\alpha(S_{ij}-\lambda)} + \sum_{k\in\mathcal P_i} e^{-\alpha(S_{ik}-S_{ij})}\big)$ and
@@ -240,8 +240,8 @@ gpw_table.round(4)
 
 # %%
 if P.profile == "ci":
-    from lib.data import load_glyphs
-    from lib.models import EmbeddingNet, SmallConvNet
+    from mlcompanion.data import load_glyphs
+    from mlcompanion.models import EmbeddingNet, SmallConvNet
 
     glyphs = load_glyphs(n_train_classes=64, n_test_classes=64, n_augments=2, image_size=P.crop, seed=P.seed)
     train_set = TensorDataset(glyphs.train.images, glyphs.train.labels)
@@ -264,8 +264,8 @@ if P.profile == "ci":
     savefig(fig, SLUG, "glyph_samples")
     plt.show()
 else:
-    from lib.data import CUB200, EvalTransform, TrainTransform
-    from lib.models import EmbeddingNet, load_backbone_weights, resnet50
+    from mlcompanion.data import CUB200, EvalTransform, TrainTransform
+    from mlcompanion.models import EmbeddingNet, load_backbone_weights, resnet50
 
     train_set = CUB200(P.data_root, "train", transform=TrainTransform(resize=P.resize, crop=P.crop, seed=P.seed))
     test_set = CUB200(P.data_root, "test", transform=EvalTransform(resize=P.resize, crop=P.crop))

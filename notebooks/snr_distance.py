@@ -75,7 +75,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path.cwd().parent))  # the repository root, when run from notebooks/
 
-from lib.profiles import resolve_profile
+from mlcompanion.profiles import resolve_profile
 
 ALL_LOSSES = ("triplet", "contrastive")
 ALL_DISTANCES = ("euclidean", "squared_euclidean", "snr", "snr_raw", "snr_noreg")
@@ -107,8 +107,8 @@ if "euclidean" not in P.distances or "snr" not in P.distances:
 if P.profile == "ci" and P.dataset != "glyphs":
     raise ValueError(f"the ci profile trains on dataset='glyphs', got {P.dataset!r}")
 if P.profile == "paper":
-    from lib.data import check_layout
-    from lib.models import load_backbone_weights, resnet50
+    from mlcompanion.data import check_layout
+    from mlcompanion.models import load_backbone_weights, resnet50
 
     if P.dataset not in ("cub200", "cars196"):
         raise ValueError(f"the paper profile's dataset must be 'cub200' or 'cars196', got {P.dataset!r}")
@@ -124,17 +124,17 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 from torch.utils.data import TensorDataset
 
-from lib.distances import EuclideanDistance, SquaredEuclideanDistance
-from lib.distances.snr import SNRDistance, snr_distance
-from lib.experiments import compare_arms, format_mean_std, run_arms, summarize_runs
-from lib.gallery import write_result
-from lib.losses import ContrastiveLoss, TripletMarginLoss
-from lib.losses.regularizers import ZeroMeanRegularizedLoss, zero_mean_penalty
-from lib.metrics.retrieval import nmi, retrieval_metrics
-from lib.miners import triplet_mask
-from lib.plotting import PALETTE, savefig, use_style
-from lib.repro import make_deterministic
-from lib.train import TrainConfig, embed
+from mlcompanion.distances import EuclideanDistance, SquaredEuclideanDistance
+from mlcompanion.distances.snr import SNRDistance, snr_distance
+from mlcompanion.experiments import compare_arms, format_mean_std, run_arms, summarize_runs
+from mlcompanion.gallery import write_result
+from mlcompanion.losses import ContrastiveLoss, TripletMarginLoss
+from mlcompanion.losses.regularizers import ZeroMeanRegularizedLoss, zero_mean_penalty
+from mlcompanion.metrics.retrieval import nmi, retrieval_metrics
+from mlcompanion.miners import triplet_mask
+from mlcompanion.plotting import PALETTE, savefig, use_style
+from mlcompanion.repro import make_deterministic
+from mlcompanion.train import TrainConfig, embed
 
 SLUG = "snr_distance"
 make_deterministic(P.seed)
@@ -148,7 +148,7 @@ pd.set_option("display.precision", 3)
 # difference $n_{ij} = h_j - h_i$ the *noise*, $\mathrm{var}(a) = \frac1M\sum_m (a_m - \bar a)^2$:
 # $$\mathrm{SNR}_{ij} = \frac{\mathrm{var}(h_i)}{\mathrm{var}(h_j - h_i)}, \qquad
 #   d_S(h_i, h_j) = \frac{1}{\mathrm{SNR}_{ij}} = \frac{\mathrm{var}(h_j - h_i)}{\mathrm{var}(h_i)} .$$
-# `lib.distances.snr.SNRDistance(normalize=False)`: `D[i, j]` $= d_S(x_i, y_j)$, **rows are anchors**
+# `mlcompanion.distances.snr.SNRDistance(normalize=False)`: `D[i, j]` $= d_S(x_i, y_j)$, **rows are anchors**
 # (in a loss row $i$ is anchor $i$; in retrieval the query is the anchor). `snr_distance(anchor, other)`
 # computes it row-wise from the variances literally.
 #
@@ -167,10 +167,10 @@ pd.set_option("display.precision", 3)
 #
 # **Zero-mean regulariser (DSML, Sec. 4).** $L = L_{\text{metric}}(d_S) + \lambda L_r$ with
 # $L_r = \frac1N\sum_i \lvert\sum_m h_{im}\rvert$ on the raw embeddings:
-# `lib.losses.regularizers.ZeroMeanRegularizedLoss(loss, weight=λ)` (`zero_mean_penalty` alone). It drives
+# `mlcompanion.losses.regularizers.ZeroMeanRegularizedLoss(loss, weight=λ)` (`zero_mean_penalty` alone). It drives
 # the features towards the zero-mean regime above.
 #
-# **Losses** (`lib.losses`, any distance through `distance=`): triplet
+# **Losses** (`mlcompanion.losses`, any distance through `distance=`): triplet
 # $[d(a,p) - d(a,n) + m]_+$ over all triplets of the batch, mean over the non-zero ones
 # (`TripletMarginLoss(margin, distance=...)`); contrastive $[d_{ij}]_+$ on positives and
 # $[m_- - d_{ij}]_+$ on negatives, each averaged over its non-zero terms (`ContrastiveLoss(0, m_-,
@@ -259,8 +259,8 @@ pd.DataFrame(exact).T.map(lambda v: f"{v:.1e}")
 
 # %%
 if P.profile == "ci":
-    from lib.data import load_glyphs
-    from lib.models import EmbeddingNet, SmallConvNet
+    from mlcompanion.data import load_glyphs
+    from mlcompanion.models import EmbeddingNet, SmallConvNet
 
     glyphs = load_glyphs(n_train_classes=64, n_test_classes=64, n_augments=2, image_size=P.crop, seed=P.seed)
     train_set = TensorDataset(glyphs.train.images, glyphs.train.labels)
@@ -274,8 +274,8 @@ if P.profile == "ci":
     print(f"glyphs: {len(train_set)} train images of {len(glyphs.train.classes)} classes, "
           f"{len(test_set)} test images of {len(glyphs.test.classes)} unseen classes")
 else:
-    from lib.data import EvalTransform, TrainTransform, open_dataset
-    from lib.models import EmbeddingNet, load_backbone_weights, resnet50
+    from mlcompanion.data import EvalTransform, TrainTransform, open_dataset
+    from mlcompanion.models import EmbeddingNet, load_backbone_weights, resnet50
 
     train_set = open_dataset(P.dataset, P.data_root, "train",
                              transform=TrainTransform(resize=P.resize, crop=P.crop, seed=P.seed))

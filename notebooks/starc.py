@@ -56,7 +56,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path.cwd().parent))  # the repository root, when run from notebooks/
 
-from lib.profiles import resolve_profile
+from mlcompanion.profiles import resolve_profile
 
 PROFILES = {
     "ci": dict(n_seeds=3, n_envs=32, n_pairs=4, interp_steps=16, n_states=32, n_actions=4, gamma=0.95,
@@ -82,10 +82,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
-from lib.gallery import write_result
-from lib.metrics.reward import (
+from mlcompanion.gallery import write_result
+from mlcompanion.metrics.reward import (
     canonicalize,
     epic_distance,
     normalized_regret,
@@ -98,8 +98,8 @@ from lib.metrics.reward import (
     starc_distance_grid,
     uniform_policy,
 )
-from lib.plotting import PALETTE, savefig, use_style
-from lib.repro import make_deterministic
+from mlcompanion.plotting import PALETTE, savefig, use_style
+from mlcompanion.repro import make_deterministic
 
 SLUG = "starc"
 make_deterministic(P.seed)

@@ -64,7 +64,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path.cwd().parent))  # the repository root, when run from notebooks/
 
-from lib.profiles import resolve_profile
+from mlcompanion.profiles import resolve_profile
 
 # arm -> the terms of the official --losses flag; the total loss is their mean (get_icnn_loss)
 ALL_ARMS = {
@@ -93,7 +93,7 @@ unknown_arms = sorted(set(P.arms) - set(ALL_ARMS))
 if unknown_arms or not P.arms or "CE" not in P.arms:
     raise ValueError(f"arms must be a subset of {list(ALL_ARMS)} that contains the baseline 'CE', got {P.arms}")
 if P.profile == "paper":
-    from lib.data.miniimagenet import check_miniimagenet_layout
+    from mlcompanion.data.miniimagenet import check_miniimagenet_layout
 
     check_miniimagenet_layout(P.data_root)  # stops here, naming the dataset and its layout, if absent
 
@@ -105,12 +105,12 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from lib.losses.prototypical import EpisodicProtoLoss, ICNNLoss, ProtoNetLoss, ProtoTripletLoss, prototypes
-from lib.metrics.fewshot import fewshot_accuracy, fewshot_eval, icnn_score
-from lib.gallery import write_result
-from lib.plotting import PALETTE, savefig, use_style
-from lib.repro import make_deterministic
-from lib.train import TrainConfig, embed, train_embedding
+from mlcompanion.losses.prototypical import EpisodicProtoLoss, ICNNLoss, ProtoNetLoss, ProtoTripletLoss, prototypes
+from mlcompanion.metrics.fewshot import fewshot_accuracy, fewshot_eval, icnn_score
+from mlcompanion.gallery import write_result
+from mlcompanion.plotting import PALETTE, savefig, use_style
+from mlcompanion.repro import make_deterministic
+from mlcompanion.train import TrainConfig, embed, train_embedding
 
 SLUG = "susana_distancia"
 make_deterministic(P.seed)
@@ -121,7 +121,7 @@ pd.set_option("display.precision", 3)
 # ## Method
 # An **episode** has $N$ (way) classes with $K$ (shot) supports and $Q$ queries each. With $f$ the
 # embedding network, the prototype of class $k$ is the mean of its supports,
-# $c_k = \frac1K \sum_{s \in S_k} f(s)$ — `lib.losses.prototypical.prototypes(support, support_labels)`.
+# $c_k = \frac1K \sum_{s \in S_k} f(s)$ — `mlcompanion.losses.prototypical.prototypes(support, support_labels)`.
 #
 # **ProtoNet cross-entropy** (the "cross" term; squared Euclidean distance, $T = 1$):
 # $$L_{CE} = -\frac1{|Q|}\sum_{q} \log \frac{\exp(-\|f(q) - c_{y_q}\|^2 / T)}{\sum_k \exp(-\|f(q) - c_k\|^2 / T)}$$
@@ -142,14 +142,14 @@ pd.set_option("display.precision", 3)
 # ($\lambda_{dc} = 1$ when no point has a different-class neighbour among its first $k$),
 # $\gamma = \frac1n\sum_i \frac1k \sum_{j\le k} s_{ij}$ (kNN purity), and
 # $\mathrm{score} = \big(\tfrac{\lambda_{sc} + \lambda_{dc}}2 + \gamma\big)/2 \in [0, 1]$.
-# `lib.metrics.fewshot.icnn_score(x, labels, k=4, ipc=None)`; `ICNNLoss(mode="full", k=4)(support, support_labels, query, query_labels)`.
+# `mlcompanion.metrics.fewshot.icnn_score(x, labels, k=4, ipc=None)`; `ICNNLoss(mode="full", k=4)(support, support_labels, query, query_labels)`.
 # The score rewards same-class neighbours that are close *relative to the nearest other class*,
 # different-class neighbours that are far, and pure neighbourhoods.
 #
 # **Total loss** = the *mean* of the selected terms (`get_icnn_loss` divides the sum by their number):
 # `EpisodicProtoLoss(shot, terms=("cross", "prototriplet"))`. It takes a class-grouped batch from
-# `lib.data.ClassBalancedBatchSampler` (way classes × (shot + query) images) and uses the first
-# `shot` images of each class as supports, so the shared trainer `lib.train.train_embedding` runs it.
+# `mlcompanion.data.ClassBalancedBatchSampler` (way classes × (shot + query) images) and uses the first
+# `shot` images of each class as supports, so the shared trainer `mlcompanion.train.train_embedding` runs it.
 #
 # ### A worked example
 # Two prototypes $c_0 = (0, 0)$, $c_1 = (1, 0)$ and a query of class 0 at $(0.2, 0)$ or $(0.4, 0)$:
@@ -180,8 +180,8 @@ print(f"same points, labels 0, 1 | 0, 1 (classes mixed): score {icnn_score(toy_x
 
 # %%
 if P.profile == "ci":
-    from lib.data import load_glyphs
-    from lib.models import SmallConvNet
+    from mlcompanion.data import load_glyphs
+    from mlcompanion.models import SmallConvNet
 
     glyphs = load_glyphs(n_train_classes=64, n_test_classes=64, n_augments=2, image_size=P.crop, seed=P.seed)
     train_set = TensorDataset(glyphs.train.images, glyphs.train.labels)
@@ -194,8 +194,8 @@ if P.profile == "ci":
     print(f"glyphs: {len(train_set)} train images of {len(glyphs.train.classes)} classes, "
           f"{len(test_set)} test images of {len(glyphs.test.classes)} unseen classes")
 else:
-    from lib.data import EvalTransform
-    from lib.data.miniimagenet import MiniImageNet
+    from mlcompanion.data import EvalTransform
+    from mlcompanion.data.miniimagenet import MiniImageNet
 
     transform = EvalTransform(resize=P.resize, crop=P.crop)  # ImageNet mean / std, as the official loader
     train_set = MiniImageNet(P.data_root, "train", transform=transform)

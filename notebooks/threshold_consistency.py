@@ -4,7 +4,7 @@
 # Zhang, Xu, Tang, Fang, Wu, Tighe & Xing, **ICLR 2024**, [arXiv:2307.04047](https://arxiv.org/abs/2307.04047).
 # No official code found; the loss is in pytorch-metric-learning (`ThresholdConsistentMarginLoss`,
 # v2.7+), against which `lib`'s version is tested. No public OPIS implementation was found:
-# `lib.metrics.threshold` is ours.
+# `mlcompanion.metrics.threshold` is ours.
 #
 # **Claim tested here.** A deployed retrieval system accepts a match when the similarity exceeds
 # *one* threshold, but common DML losses leave classes with very different FAR / FRR at that
@@ -72,7 +72,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path.cwd().parent))  # the repository root, when run from notebooks/
 
-from lib.profiles import resolve_profile
+from mlcompanion.profiles import resolve_profile
 
 DATASETS = ("cub200", "cars196", "sop")
 PROFILES = {
@@ -103,8 +103,8 @@ if P.main_weight <= 0:
 if P.profile == "ci" and P.dataset != "glyphs":
     raise ValueError(f"the ci profile runs on dataset='glyphs' only, got {P.dataset!r}")
 if P.profile == "paper":
-    from lib.data import check_layout
-    from lib.models import load_backbone_weights, resnet50
+    from mlcompanion.data import check_layout
+    from mlcompanion.models import load_backbone_weights, resnet50
 
     if P.dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS} in the paper profile, got {P.dataset!r}")
@@ -118,16 +118,16 @@ import pandas as pd
 import torch
 from torch.utils.data import TensorDataset
 
-from lib.distances import CosineSimilarity
-from lib.experiments import compare_arms, format_mean_std, run_arms, summarize_runs
-from lib.gallery import write_result
-from lib.losses.pair import ContrastiveLoss, MultiSimilarityLoss
-from lib.losses.combined import CombinedLoss
-from lib.losses.threshold import TCMLoss
-from lib.metrics.threshold import class_utility_curves
-from lib.plotting import PALETTE, savefig, use_style
-from lib.repro import make_deterministic
-from lib.train import TrainConfig, embed
+from mlcompanion.distances import CosineSimilarity
+from mlcompanion.experiments import compare_arms, format_mean_std, run_arms, summarize_runs
+from mlcompanion.gallery import write_result
+from mlcompanion.losses.pair import ContrastiveLoss, MultiSimilarityLoss
+from mlcompanion.losses.combined import CombinedLoss
+from mlcompanion.losses.threshold import TCMLoss
+from mlcompanion.metrics.threshold import class_utility_curves
+from mlcompanion.plotting import PALETTE, savefig, use_style
+from mlcompanion.repro import make_deterministic
+from mlcompanion.train import TrainConfig, embed
 
 SLUG = "threshold_consistency"
 make_deterministic(P.seed)
@@ -144,8 +144,8 @@ CURVE_KW = dict(utility="f1_tar_tnr", far_range=tuple(P.far_range), n_thresholds
 #           + \lambda^- \frac{\sum_{s\in S^-} (s - m^-)\,\mathbb 1[s \ge m^-]}{\sum_{s\in S^-} \mathbb 1[s \ge m^-]},
 # \qquad L = L_{base} + w\,L_{TCM}.$$
 # Each term is a mean over the *violating* pairs only, so it keeps pushing however few pairs violate.
-# `lib.losses.threshold.TCMLoss(lambda_pos=1, lambda_neg=1, m_pos=0.9, m_neg=0.5)`;
-# `lib.losses.combined.CombinedLoss([(MultiSimilarityLoss(), 1), (TCMLoss(), w)])`.
+# `mlcompanion.losses.threshold.TCMLoss(lambda_pos=1, lambda_neg=1, m_pos=0.9, m_neg=0.5)`;
+# `mlcompanion.losses.combined.CombinedLoss([(MultiSimilarityLoss(), 1), (TCMLoss(), w)])`.
 # Defaults are pytorch-metric-learning's (its PR says: the paper's Sec. 5.2); the paper (w = 1) may
 # tune m± per dataset (not verified).
 #
@@ -156,7 +156,7 @@ CURVE_KW = dict(utility="f1_tar_tnr", far_range=tuple(P.far_range), n_thresholds
 # $10^{-3}$),
 # $$\mathrm{OPIS} = \sum_{i=1}^{T} w_i \frac{\int_{t_{lo}}^{t_{hi}} (U_i(t) - \bar U(t))^2\,dt}{t_{hi} - t_{lo}},\quad w_i = \tfrac1T,$$
 # and ε-OPIS is the same squared gap between the mean utility of the worst ε-fraction and of the best
-# ε-fraction of classes (ε = 5 %). `lib.metrics.threshold.class_utility_curves(emb, labels)` returns
+# ε-fraction of classes (ε = 5 %). `mlcompanion.metrics.threshold.class_utility_curves(emb, labels)` returns
 # the per-class curves, `.opis()` and `.eps_opis(eps)` the scores. **The OPIS details (utility, FAR
 # range, grid, ε) are recalled, not checked against the PDF; each is a parameter.**
 #
@@ -236,8 +236,8 @@ synthetic_table.round(5)
 
 # %%
 if P.profile == "ci":
-    from lib.data import load_glyphs
-    from lib.models import EmbeddingNet, SmallConvNet
+    from mlcompanion.data import load_glyphs
+    from mlcompanion.models import EmbeddingNet, SmallConvNet
 
     glyphs = load_glyphs(n_train_classes=64, n_test_classes=64, n_augments=2, image_size=P.crop, seed=P.seed)
     glyphs_test = load_glyphs(n_train_classes=64, n_test_classes=64, n_augments=P.test_augments,
@@ -253,8 +253,8 @@ if P.profile == "ci":
     print(f"glyphs: {len(train_set)} train images of {len(glyphs.train.classes)} classes, "
           f"{len(test_set)} test images of {len(glyphs_test.test.classes)} unseen classes")
 else:
-    from lib.data import EvalTransform, TrainTransform, open_dataset
-    from lib.models import EmbeddingNet, load_backbone_weights, resnet50
+    from mlcompanion.data import EvalTransform, TrainTransform, open_dataset
+    from mlcompanion.models import EmbeddingNet, load_backbone_weights, resnet50
 
     train_set = open_dataset(P.dataset, P.data_root, "train",
                              transform=TrainTransform(resize=P.resize, crop=P.crop, seed=P.seed))

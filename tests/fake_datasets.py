@@ -1,7 +1,7 @@
 """Tiny fake copies of the CUB-200-2011, Cars196 and Stanford Online Products folders.
 
 Same file layout and annotation formats as the real archives, with small random-colour-block
-JPEGs, so the readers of ``lib.data.folders`` (and notebooks) can be exercised offline.
+JPEGs, so the readers of ``mlcompanion.data.folders`` (and notebooks) can be exercised offline.
 Each builder returns the folder to pass as ``root``.
 """
 

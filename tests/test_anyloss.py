@@ -1,4 +1,4 @@
-"""AnyLoss (lib.losses.anyloss, paper ``anyloss``) and its data (lib.data.tabular_benchmark).
+"""AnyLoss (mlcompanion.losses.anyloss, paper ``anyloss``) and its data (mlcompanion.data.tabular_benchmark).
 
 References: scikit-learn's accuracy_score, f1_score, fbeta_score, balanced_accuracy_score and a
 G-mean from recall_score per class, which the soft metrics must reach for large L when the
@@ -13,15 +13,15 @@ import pytest
 import torch
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, fbeta_score, recall_score
 
-from lib.data import DatasetNotFoundError
-from lib.data.tabular_benchmark import (
+from mlcompanion.data import DatasetNotFoundError
+from mlcompanion.data.tabular_benchmark import (
     TABULAR_IDS,
     anyloss_data1,
     check_tabular_layout,
     iter_tabular_datasets,
     load_tabular_csv,
 )
-from lib.losses.anyloss import METRICS, AnyLoss, amplify, soft_confusion, soft_metric, weighted_bce
+from mlcompanion.losses.anyloss import METRICS, AnyLoss, amplify, soft_confusion, soft_metric, weighted_bce
 
 
 def _away_from_half(seed, n=200, margin=0.05, pos_rate=0.3, dtype=torch.float64):

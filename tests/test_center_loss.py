@@ -1,4 +1,4 @@
-"""cDCM loss, Deep SAD baseline and the d > m rule (lib.losses.center; paper ``cdcm``).
+"""cDCM loss, Deep SAD baseline and the d > m rule (mlcompanion.losses.center; paper ``cdcm``).
 
 References: hand-worked values from the paper's equation, an independent float64 NumPy port of
 the official TensorFlow ``compute_loss`` (cDCM and Deep SAD), and scikit-learn's metrics.
@@ -13,8 +13,8 @@ import pytest
 import torch
 from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
-from lib.losses.center import CDCMLoss, DeepSADLoss, center_distance
-from lib.metrics.anomaly import anomaly_rule, detection_metrics
+from mlcompanion.losses.center import CDCMLoss, DeepSADLoss, center_distance
+from mlcompanion.metrics.anomaly import anomaly_rule, detection_metrics
 
 # ---------------------------------------------------------------- independent NumPy ports
 

@@ -1,4 +1,4 @@
-"""The CPU pins (lib/_cpu_pins.py, lib/repro.py): in force in this process, in a fresh interpreter and
+"""The CPU pins (lib/mlcompanion/_cpu_pins.py, lib/mlcompanion/repro.py): in force in this process, in a fresh interpreter and
 inside a Jupyter kernel; torch.sqrt correctly rounded; and the fingerprint of the ops the notebooks
 depend on equal to the committed one, which is what makes the committed outputs portable: on any
 x86-64 CPU with AVX2 (Intel or AMD, with or without AVX-512) this test must pass, and where it fails
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from lib import _cpu_pins
-from lib.pipeline import REPO, notebook_slugs
-from lib.repro import CPU_PINS, cpu_pins_in_force, cpu_report
+from mlcompanion import _cpu_pins
+from mlcompanion.pipeline import REPO, notebook_slugs
+from mlcompanion.repro import CPU_PINS, cpu_pins_in_force, cpu_report
 
 GOLDEN = Path(__file__).parent / "data" / "cpu_fingerprint.json"
 needs_pins = pytest.mark.skipif(not _cpu_pins.cpu_supports_pins(), reason="the pins need an x86-64 CPU with AVX2 and FMA")
@@ -31,7 +31,7 @@ def test_pins_are_in_force_in_the_test_process():
 
 @needs_pins
 def test_pins_are_in_force_in_a_fresh_interpreter_of_the_environment():
-    code = "import json, lib.repro as r; print(json.dumps(r.cpu_report()))"
+    code = "import json, mlcompanion.repro as r; print(json.dumps(r.cpu_report()))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=_clean_env())
     assert json.loads(out.stdout)["pins_in_force"]
 
@@ -44,7 +44,7 @@ def test_pins_are_in_force_inside_a_notebook_kernel():
     try:
         outputs = []
         client.execute_interactive(
-            "import json, lib.repro as r; print(json.dumps(r.cpu_report()))",
+            "import json, mlcompanion.repro as r; print(json.dumps(r.cpu_report()))",
             output_hook=lambda msg: outputs.append(msg["content"].get("text", "")),
             timeout=120,
         )
@@ -58,7 +58,7 @@ def test_pins_are_in_force_inside_a_notebook_kernel():
 
 def test_pins_can_be_lifted_for_one_process_tree():
     env = _clean_env() | {"COMPANION_CPU_PINS": "0"}
-    code = "import json, lib.repro as r; print(json.dumps(r.cpu_report()))"
+    code = "import json, mlcompanion.repro as r; print(json.dumps(r.cpu_report()))"
     report = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout)
     assert not report["pins_in_force"] and not report["exact_sqrt"]
     assert all(value is None for value in report["pins"].values())

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from sklearn.datasets import load_digits
 
-from lib.data.digits import load_digits_tensors
+from mlcompanion.data.digits import load_digits_tensors
 
 
 def test_shapes_dtypes_and_range():

@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy.spatial.distance import cdist
 
-from lib.distances import (
+from mlcompanion.distances import (
     CosineSimilarity,
     DotProductSimilarity,
     EuclideanDistance,
@@ -87,7 +87,7 @@ def test_bad_inputs():
 
 
 def test_get_distance_by_name():
-    from lib.distances import SNRDistance
+    from mlcompanion.distances import SNRDistance
 
     assert isinstance(get_distance("snr"), SNRDistance)
     assert isinstance(get_distance("cosine"), CosineSimilarity)

@@ -1,4 +1,4 @@
-"""Energy Confusion (ECAML, energy_confusion) of lib.losses.energy.
+"""Energy Confusion (ECAML, energy_confusion) of mlcompanion.losses.energy.
 
 No library implements EC, so the references are the hand-worked case of the brief (from the
 paper's equation), an independent float64 port of the C++ gradient accumulation of
@@ -14,9 +14,9 @@ import pytest
 import torch
 from torch import nn
 
-from lib.losses import BinomialDevianceLoss
-from lib.losses.energy import EnergyConfusedLoss, EnergyConfusion, log_energy, sample_energy_pairs
-from lib.models import EmbeddingNet, SmallConvNet
+from mlcompanion.losses import BinomialDevianceLoss
+from mlcompanion.losses.energy import EnergyConfusedLoss, EnergyConfusion, log_energy, sample_energy_pairs
+from mlcompanion.models import EmbeddingNet, SmallConvNet
 
 HAND_E = [[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [3.0, 0.0]]
 HAND_PAIRS = [(0, 1), (0, 2), (1, 3)]

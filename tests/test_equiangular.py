@@ -1,4 +1,4 @@
-"""Tests of lib.losses.equiangular (EBV generation, head and loss) and lib.data.imagenet.
+"""Tests of mlcompanion.losses.equiangular (EBV generation, head and loss) and mlcompanion.data.imagenet.
 
 Reference for the loss: pytorch-metric-learning 2.9.0 ``NormalizedSoftmaxLoss`` used as a *fixed*
 classifier. Adapter: its weight ``W`` has the layout (embedding_size, num_classes) and is normalised
@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from lib.data.folders import DatasetNotFoundError
-from lib.data.imagenet import ImageNet1K, check_imagenet_layout
-from lib.losses.equiangular import (
+from mlcompanion.data.folders import DatasetNotFoundError
+from mlcompanion.data.imagenet import ImageNet1K, check_imagenet_layout
+from mlcompanion.losses.equiangular import (
     EquiangularGenerationError,
     EquiangularHead,
     EquiangularLoss,

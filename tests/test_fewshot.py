@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-from lib.data.episodes import EpisodeSampler
-from lib.data.folders import DatasetNotFoundError
-from lib.data.miniimagenet import MiniImageNet, check_miniimagenet_layout
-from lib.data.samplers import ClassBalancedBatchSampler
-from lib.losses.prototypical import (
+from mlcompanion.data.episodes import EpisodeSampler
+from mlcompanion.data.folders import DatasetNotFoundError
+from mlcompanion.data.miniimagenet import MiniImageNet, check_miniimagenet_layout
+from mlcompanion.data.samplers import ClassBalancedBatchSampler
+from mlcompanion.losses.prototypical import (
     EpisodicProtoLoss,
     ICNNLoss,
     ProtoNetLoss,
@@ -26,7 +26,7 @@ from lib.losses.prototypical import (
     prototypes,
     split_episode,
 )
-from lib.metrics.fewshot import fewshot_accuracy, fewshot_eval, icnn_score
+from mlcompanion.metrics.fewshot import fewshot_accuracy, fewshot_eval, icnn_score
 
 D64 = torch.float64
 

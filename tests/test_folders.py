@@ -9,7 +9,7 @@ from PIL import Image
 from scipy.io import loadmat
 
 from fake_datasets import make_fake_cars196, make_fake_cub, make_fake_sop
-from lib.data.folders import (
+from mlcompanion.data.folders import (
     CUB200,
     DATASETS,
     Cars196,

@@ -10,8 +10,8 @@ import pytest
 import torch
 from matplotlib.ft2font import FT2Font
 
-from lib.data import glyphs
-from lib.data.glyphs import (
+from mlcompanion.data import glyphs
+from mlcompanion.data.glyphs import (
     FONT_FILES,
     LOOKALIKES,
     augment_batch,

@@ -8,7 +8,7 @@ References:
   (softmax-weighted mean of standardised gaps), where they differ from scipy;
 - the grow-crystals ``DistLayer`` identity p = softmax(-2n log d) (squared distance in the code);
 - sklearn PCA / StandardScaler for ``pca_structure``;
-- a tiny fake torchvision folder for ``lib.data.small_images``.
+- a tiny fake torchvision folder for ``mlcompanion.data.small_images``.
 """
 
 import gzip
@@ -22,10 +22,10 @@ from scipy.spatial.distance import cdist
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
-from lib.data import DatasetNotFoundError
-from lib.data.small_images import check_small_images_layout, load_small_images
-from lib.distances.families import DISTANCE_KINDS, FAMILY_DEFAULTS, is_squared, pairwise
-from lib.losses.harmonic import (
+from mlcompanion.data import DatasetNotFoundError
+from mlcompanion.data.small_images import check_small_images_layout, load_small_images
+from mlcompanion.distances.families import DISTANCE_KINDS, FAMILY_DEFAULTS, is_squared, pairwise
+from mlcompanion.losses.harmonic import (
     HEAD_DISTANCES,
     HarmonicHead,
     HarmonicLoss,

@@ -1,4 +1,4 @@
-"""Tests of lib.metrics.information_geometry (paper slug ``good_regulator``).
+"""Tests of mlcompanion.metrics.information_geometry (paper slug ``good_regulator``).
 
 References: closed-form Fisher information (Bernoulli, Gaussian), a loop-based enumeration written
 independently here, Monte-Carlo sampling, the autograd Hessian of log Z, scipy's scalar minimiser for
@@ -13,7 +13,7 @@ import pytest
 import torch
 from scipy.optimize import minimize_scalar
 
-from lib.metrics.information_geometry import (
+from mlcompanion.metrics.information_geometry import (
     alpha_from_c,
     alpha_opt,
     alpha_spread,

@@ -1,5 +1,5 @@
-"""Tests of lib.metrics.label_geometry (Loki's Fréchet-mean rule, E[d²], locus, label metrics) and of
-lib.data.label_graph (the paper-profile loader), paper ``loki`` (arXiv:2307.12226)."""
+"""Tests of mlcompanion.metrics.label_geometry (Loki's Fréchet-mean rule, E[d²], locus, label metrics) and of
+mlcompanion.data.label_graph (the paper-profile loader), paper ``loki`` (arXiv:2307.12226)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 import torch
 from scipy.sparse.csgraph import shortest_path
 
-from lib.data.folders import DatasetNotFoundError
-from lib.data.label_graph import check_label_graph_layout, load_label_graph_embeddings, read_label_graph
-from lib.metrics.label_geometry import (
+from mlcompanion.data.folders import DatasetNotFoundError
+from mlcompanion.data.label_graph import check_label_graph_layout, load_label_graph_embeddings, read_label_graph
+from mlcompanion.metrics.label_geometry import (
     argmax_predict,
     check_label_metric,
     discrete_metric,

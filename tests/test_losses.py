@@ -1,4 +1,4 @@
-"""Losses of lib.losses against pytorch-metric-learning (settings made equal), hand-worked values,
+"""Losses of mlcompanion.losses against pytorch-metric-learning (settings made equal), hand-worked values,
 an independent port of the official MS loop, closed-form pair weights, gradcheck and bad inputs.
 
 Adapters (how each PML object is configured to compute the same quantity as ours):
@@ -18,9 +18,9 @@ from pytorch_metric_learning import distances as pml_distances
 from pytorch_metric_learning import losses as pml_losses
 from pytorch_metric_learning import miners as pml_miners
 
-from lib.distances import CosineSimilarity, EuclideanDistance, SquaredEuclideanDistance
-from lib.losses import BinomialDevianceLoss, ContrastiveLoss, MultiSimilarityLoss, TripletMarginLoss
-from lib.miners import multi_similarity_mine
+from mlcompanion.distances import CosineSimilarity, EuclideanDistance, SquaredEuclideanDistance
+from mlcompanion.losses import BinomialDevianceLoss, ContrastiveLoss, MultiSimilarityLoss, TripletMarginLoss
+from mlcompanion.miners import multi_similarity_mine
 
 torch.set_default_dtype(torch.float32)
 
@@ -208,7 +208,7 @@ def test_triplet_with_similarity_hand_case():
 def test_triplet_semihard_selects_only_semihard():
     x, y = random_batch(1, n=16, classes=4)
     loss = TripletMarginLoss(0.2, mining="semihard")
-    from lib.miners import triplet_mask
+    from mlcompanion.miners import triplet_mask
     d = loss.distance(x)
     mask = triplet_mask(d, y, loss.distance, 0.2, "semihard")
     a, p, n = mask.nonzero(as_tuple=True)
@@ -223,7 +223,7 @@ def test_binomial_hand_vector():
     y = torch.tensor([0, 0, 1, 1])
     loss = BinomialDevianceLoss()
     sim = CosineSimilarity()(e)
-    from lib.miners import pair_masks
+    from mlcompanion.miners import pair_masks
     pos, neg = pair_masks(y)
     l_pos = torch.nn.functional.softplus(-2 * (sim - 0.5))[pos].mean()
     l_neg = torch.nn.functional.softplus(50 * (sim - 0.5))[neg].mean()

@@ -10,8 +10,8 @@ from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
 from pytorch_metric_learning.utils.inference import CustomKNN
 from torchmetrics.retrieval import RetrievalHitRate
 
-from lib.distances import CosineSimilarity, EuclideanDistance
-from lib.metrics import knn, map_at_r, nmi, precision_at_1, r_precision, recall_at_k, retrieval_metrics
+from mlcompanion.distances import CosineSimilarity, EuclideanDistance
+from mlcompanion.metrics import knn, map_at_r, nmi, precision_at_1, r_precision, recall_at_k, retrieval_metrics
 
 
 def data(seed, n=240, d=8, classes=20):

@@ -1,4 +1,4 @@
-"""Metrix (lib.losses.mixup) and utilization (lib.metrics.utilization).
+"""Metrix (mlcompanion.losses.mixup) and utilization (mlcompanion.metrics.utilization).
 
 References:
 - w = 0 (mixing off): pytorch-metric-learning 2.9.0 ContrastiveLoss(neg_margin=0.5, LpDistance()) and
@@ -23,12 +23,12 @@ from pytorch_metric_learning import miners as pml_miners
 from scipy.spatial.distance import cdist
 from torch import nn
 
-from lib.distances import CosineSimilarity, EuclideanDistance
-from lib.losses import ContrastiveLoss, MultiSimilarityLoss, TripletMarginLoss
-from lib.losses.mixup import MetrixLoss, metrix_mixed_term, mix_pairs
-from lib.metrics.utilization import nearest_train_distances, utilization
-from lib.miners import pair_masks
-from lib.models import EmbeddingNet
+from mlcompanion.distances import CosineSimilarity, EuclideanDistance
+from mlcompanion.losses import ContrastiveLoss, MultiSimilarityLoss, TripletMarginLoss
+from mlcompanion.losses.mixup import MetrixLoss, metrix_mixed_term, mix_pairs
+from mlcompanion.metrics.utilization import nearest_train_distances, utilization
+from mlcompanion.miners import pair_masks
+from mlcompanion.models import EmbeddingNet
 
 
 def contrastive():

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from lib.models import (
+from mlcompanion.models import (
     EmbeddingNet,
     ResNet,
     SmallConvNet,

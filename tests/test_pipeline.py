@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from lib.gallery import build_gallery, write_result
-from lib.pipeline import REPO, _clean_executed, paired_source
-from lib.profiles import resolve_profile
+from mlcompanion.gallery import build_gallery, write_result
+from mlcompanion.pipeline import REPO, _clean_executed, paired_source
+from mlcompanion.profiles import resolve_profile
 
 PROFILES = {"ci": {"iterations": 10, "lr": 1e-3, "arms": ["a", "b"], "name": "x"},
             "paper": {"iterations": 3000, "lr": 3e-5, "arms": ["a"], "name": "y"}}
@@ -78,7 +78,7 @@ def test_papermill_roundtrip_is_identity(tmp_path):
 
 def _run_pipeline(args, env_extra, timeout=600):
     env = {**os.environ, **env_extra}
-    return subprocess.run([sys.executable, "-m", "lib.pipeline", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "mlcompanion.pipeline", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -91,18 +91,12 @@ def test_paper_path_without_data_stops_with_a_clear_message(tmp_path):
     assert "image_class_labels.txt" in message  # the expected layout is drawn
 
 
-def test_unknown_parameter_name_is_rejected(tmp_path):
-    out = _run_pipeline(["run", "multi_similarity", "--profile", "paper", "-p", "itertions", "3"],
-                        {"COMPANION_RESULTS_DIR": str(tmp_path)})
-    assert out.returncode != 0 and "unknown parameter(s) ['itertions']" in out.stdout + out.stderr
-
-
 def test_paper_path_end_to_end_on_fake_cub(tmp_path):
     """The paper profile (ResNet-50 from a local weights file, CUB loader, transforms, all arms)
     runs end to end on a tiny fake CUB folder, so that path cannot rot unnoticed."""
     from fake_datasets import make_fake_cub
 
-    from lib.models import resnet50
+    from mlcompanion.models import resnet50
 
     cub = make_fake_cub(tmp_path / "CUB_200_2011", n_classes=8, images_per_class=3, size=48)
     weights = tmp_path / "resnet50.pth"
@@ -117,11 +111,84 @@ def test_paper_path_end_to_end_on_fake_cub(tmp_path):
     out = _run_pipeline(args, {"COMPANION_RESULTS_DIR": str(results)})
     assert out.returncode == 0, out.stdout + out.stderr
     (run_dir,) = (results / "multi_similarity").iterdir()
+    assert run_dir.name.startswith("paper-") and run_dir.name.endswith("Z")
     assert (run_dir / "multi_similarity.ipynb").exists()
-    record = json.loads((run_dir / "figures" / "multi_similarity" / "result.json").read_text())
+    record = json.loads((run_dir / "result.json").read_text())
     assert record["profile"] == "paper"
     assert set(record["ours"]) >= {"ms R@1", "contrastive R@1"}
-    assert (run_dir / "figures" / "multi_similarity" / "retrieval.png").exists()
+    assert (run_dir / "figures" / "retrieval.png").exists()
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["status"] == "ok" and run["error"] is None
+    assert run["parameters"]["iterations"] == 2 and run["parameters"]["embedding_dim"] == 8
+    assert run["parameters"]["data_root"] == str(cub.resolve()) and run["parameters"]["seed"] == 0
+    assert len(run["commit"]) == 40 and isinstance(run["dirty"], bool)
+    assert run["torch"] == torch.__version__ and run["python"] and run["start"] <= run["end"]
+    assert run["cpu"]["pins_in_force"] == (run["cpu"]["torch_cpu_capability"] == "AVX2")
+
+
+def test_failed_run_exits_non_zero_and_is_recorded_as_failed(tmp_path):
+    """A paper run on a missing dataset fails inside the kernel: exit status 1, run.json says failed."""
+    results = tmp_path / "results"
+    out = _run_pipeline(["run", "multi_similarity", "--profile", "paper", "--data-root", str(tmp_path / "nope")],
+                        {"COMPANION_RESULTS_DIR": str(results)})
+    assert out.returncode == 1
+    (run_dir,) = (results / "multi_similarity").iterdir()
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["status"] == "failed" and "DatasetNotFoundError" in run["error"] and run["end"]
+    assert not (run_dir / "result.json").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--profile", "papr"], "no profile 'papr'; its profiles: ci, paper"),
+    (["--profile", "paper", "-p", "iterations", "'many'"], "parameter 'iterations' must be of type int"),
+    (["--profile", "paper", "-p", "itertions", "3"], "unknown parameter(s) ['itertions']"),
+])
+def test_bad_run_parameters_are_refused_before_a_kernel_starts(tmp_path, args, message):
+    results = tmp_path / "results"
+    out = _run_pipeline(["run", "multi_similarity", *args], {"COMPANION_RESULTS_DIR": str(results)}, timeout=60)
+    assert out.returncode != 0 and message in out.stdout + out.stderr
+    assert not results.exists()  # no run folder that could pass for a result
+
+
+def test_knobs_lists_profiles_and_values():
+    out = _run_pipeline(["knobs", "multi_similarity"], {}, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "profiles ci, paper" in lines[0]
+    (row,) = [line for line in lines if line.startswith("iterations ")]
+    ci, paper = row.split()[1:3]
+    assert int(ci) < int(paper)
+
+
+def test_sync_keeps_an_edit_made_to_the_ipynb(tmp_path, monkeypatch):
+    """The lost-edit case: a cell edited in Lab (the .ipynb, newer) survives `make sync`, and the
+    reverse: an edit to the .py (newer) reaches the .ipynb with its other outputs kept."""
+    import nbformat
+
+    from mlcompanion import pipeline
+
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    for name in ("good_regulator.py", "good_regulator.ipynb"):
+        (notebooks / name).write_bytes((REPO / "notebooks" / name).read_bytes())
+    monkeypatch.setattr(pipeline, "NOTEBOOKS", notebooks)
+    py, ipynb = notebooks / "good_regulator.py", notebooks / "good_regulator.ipynb"
+    os.utime(py, (1_000, 1_000))
+    nb = nbformat.read(ipynb, as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "code" and c.outputs)
+    cell.source += "\n# edited in Lab"
+    nbformat.write(nb, ipynb)
+    pipeline.sync("good_regulator")
+    assert "# edited in Lab" in py.read_text()
+    assert pipeline.paired_source(ipynb).strip() == py.read_text().strip()
+
+    os.utime(ipynb, (2_000, 2_000))
+    py.write_text(py.read_text().replace("# edited in Lab", "# edited in the .py"))
+    n_outputs = sum(bool(c.get("outputs")) for c in nbformat.read(ipynb, as_version=4).cells)
+    pipeline.sync("good_regulator")
+    nb = nbformat.read(ipynb, as_version=4)
+    assert any("# edited in the .py" in c.source for c in nb.cells)
+    assert sum(bool(c.get("outputs")) for c in nb.cells) >= n_outputs - 1  # only the edited cell may lose its outputs
 
 
 def test_gallery(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""The PPMR folder reader (lib.data.ppmr; paper ``cdcm``) on a tiny fake copy of its layout."""
+"""The PPMR folder reader (mlcompanion.data.ppmr; paper ``cdcm``) on a tiny fake copy of its layout."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from lib.data import DatasetNotFoundError
-from lib.data.ppmr import PPMRSlices, check_ppmr_layout, index_ppmr, split_by_patient
+from mlcompanion.data import DatasetNotFoundError
+from mlcompanion.data.ppmr import PPMRSlices, check_ppmr_layout, index_ppmr, split_by_patient
 
 
 def _img(path, value):

@@ -1,5 +1,5 @@
-"""NormalizedSoftmaxLoss (lib.losses.proxy) and nearest-centroid evaluation (lib.metrics.centroid)
-for hyperspherical_embedding; the small-image loaders (lib.data.small_images) on fake folders.
+"""NormalizedSoftmaxLoss (mlcompanion.losses.proxy) and nearest-centroid evaluation (mlcompanion.metrics.centroid)
+for hyperspherical_embedding; the small-image loaders (mlcompanion.data.small_images) on fake folders.
 
 Adapter to pytorch-metric-learning 2.9.0: ``pml.NormalizedSoftmaxLoss(num_classes, embedding_size,
 temperature=T)`` stores its weights as W of shape (embedding_size, num_classes) and normalises them
@@ -23,10 +23,10 @@ import torch
 from pytorch_metric_learning import losses as pml_losses
 from sklearn.neighbors import NearestCentroid
 
-from lib.data.folders import DatasetNotFoundError
-from lib.data.small_images import load_small_images
-from lib.losses.proxy import NormalizedSoftmaxLoss
-from lib.metrics.centroid import (
+from mlcompanion.data.folders import DatasetNotFoundError
+from mlcompanion.data.small_images import load_small_images
+from mlcompanion.losses.proxy import NormalizedSoftmaxLoss
+from mlcompanion.metrics.centroid import (
     centroid_accuracy,
     class_centroids,
     fewshot_episodes,

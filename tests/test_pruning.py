@@ -1,4 +1,4 @@
-"""Data pruning (data_pruning, Sorscher et al. NeurIPS 2022): lib.data.pruning and lib.data.perceptron.
+"""Data pruning (data_pruning, Sorscher et al. NeurIPS 2022): mlcompanion.data.pruning and mlcompanion.data.perceptron.
 
 References:
 - prototype scores: scikit-learn ``KMeans`` (same seed, same n_init) on the L2-normalised
@@ -18,8 +18,8 @@ from scipy.optimize import nnls
 from scipy.spatial.distance import cosine as scipy_cosine
 from sklearn.cluster import KMeans
 
-from lib.data.perceptron import generalisation_error, max_margin_student, probe_at_angle, teacher_student
-from lib.data.pruning import classifier_margins, linear_margins, n_kept, prototype_scores, select_subset
+from mlcompanion.data.perceptron import generalisation_error, max_margin_student, probe_at_angle, teacher_student
+from mlcompanion.data.pruning import classifier_margins, linear_margins, n_kept, prototype_scores, select_subset
 
 
 def _blobs(n=60, d=5, seed=0):

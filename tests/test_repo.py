@@ -2,6 +2,7 @@
 verdict, and the README and gallery say what the results say."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -12,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lib.gallery import VERDICTS, render_gallery
-from lib.pipeline import REPO, notebook_slugs, paired_source
+from mlcompanion.gallery import VERDICTS, render_gallery
+from mlcompanion.pipeline import REPO, notebook_slugs, paired_source
 
 SLUGS = notebook_slugs()
 
@@ -104,9 +105,9 @@ def test_gallery_is_up_to_date():
 
 
 def test_importing_lib_stays_light():
-    """``import lib.losses`` etc. must not pull in scipy.stats or scikit-learn (about 0.75 s together):
+    """``import mlcompanion.losses`` etc. must not pull in scipy.stats or scikit-learn (about 0.75 s together):
     those load only when the function that needs them is called."""
-    code = ("import sys, lib.losses, lib.metrics, lib.data, lib.train, lib.distances; "
+    code = ("import sys, mlcompanion.losses, mlcompanion.metrics, mlcompanion.data, mlcompanion.train, mlcompanion.distances; "
             "print(sorted(m for m in ('scipy.stats', 'sklearn') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr
@@ -114,9 +115,74 @@ def test_importing_lib_stays_light():
 
 
 def test_every_metric_name_resolves():
-    import lib.metrics
+    import mlcompanion.metrics
 
-    for name in lib.metrics.__all__:
-        assert getattr(lib.metrics, name) is not None
+    for name in mlcompanion.metrics.__all__:
+        assert getattr(mlcompanion.metrics, name) is not None
     with pytest.raises(AttributeError):
-        lib.metrics.no_such_metric
+        mlcompanion.metrics.no_such_metric
+
+
+def test_readme_training_loop_example_runs():
+    """The README's "Use the losses in your own training loop" block, executed as it stands."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Use the losses in your own training loop", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    loss, recall = re.match(r"loss ([0-9.]+), Recall@1 ([0-9.]+)", out.stdout).groups()
+    assert 0 <= float(recall) <= 1 and float(loss) >= 0
+
+
+# Absolute paths of a machine (home folders, this workplace, temp and venv folders) in a committed output.
+_MACHINE_PATH = re.compile(r"(/home/[\w.-]+|/root/|/Users/[\w.-]+|/work/|/tmp/|[A-Z]:\\\\Users|site-packages|\.venv/)")
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_committed_notebook_outputs_hold_no_machine_paths_or_widget_warnings(slug):
+    nb = json.loads((REPO / "notebooks" / f"{slug}.ipynb").read_text())
+    for i, cell in enumerate(nb["cells"]):
+        for output in cell.get("outputs", []):
+            text = "".join(output.get("text", "")) + "".join(
+                "".join(v) for k, v in output.get("data", {}).items() if k.startswith("text/"))
+            assert "TqdmWarning" not in text, f"{slug} cell {i}: {text[:200]}"
+            match = _MACHINE_PATH.search(text)
+            assert match is None, f"{slug} cell {i} shows a machine path {match.group(0)!r}: {text[:300]}"
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_committed_notebook_shows_its_figures_inline(slug):
+    source = (REPO / "notebooks" / f"{slug}.py").read_text()
+    nb = json.loads((REPO / "notebooks" / f"{slug}.ipynb").read_text())
+    images = sum("image/png" in o.get("data", {}) for c in nb["cells"] for o in c.get("outputs", []))
+    # A figure of wall-clock timings (savefig(..., timing=True)) sits in a cell tagged "timing", whose
+    # committed output is a note instead (outputs of the committed notebooks depend on the code alone).
+    saved = len(re.findall(r"savefig\(fig, SLUG, \"[\w-]+\"\)", source))
+    assert images >= saved, f"{slug}: {images} inline figures for {saved} saved"
+
+
+def test_package_installs_next_to_a_users_own_lib_package(tmp_path):
+    """A user's project with its own `lib` package: installing ours (not editable) into a fresh
+    target and importing both gives each its own modules, and nothing lands in a folder named lib."""
+    target = tmp_path / "site"
+    build = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                            "--no-cache-dir", "--target", str(target), str(REPO)],
+                           capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr
+    assert (target / "mlcompanion" / "losses" / "pair.py").exists()
+    assert (target / "mlcompanion" / "_native" / "exact_sqrt.c").exists()
+    assert not (target / "lib").exists()
+    project = tmp_path / "project"
+    (project / "lib").mkdir(parents=True)
+    (project / "lib" / "__init__.py").write_text("")
+    (project / "lib" / "losses.py").write_text('MINE = "the user lib"\n')
+    code = ("import lib.losses, mlcompanion.losses, mlcompanion.plotting as p; "
+            "print(lib.losses.MINE); print(mlcompanion.losses.__file__); print(p.figures_root())")
+    env = {**os.environ, "PYTHONPATH": f"{project}{os.pathsep}{target}"}
+    env.pop("COMPANION_FIGURES_DIR", None)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=project, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    mine, ours, figures = out.stdout.splitlines()
+    assert mine == "the user lib"
+    assert ours.startswith(str(target))
+    assert figures == str(project / "figures")  # never inside site-packages

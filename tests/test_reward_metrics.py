@@ -1,4 +1,4 @@
-"""STARC reward distances (lib.metrics.reward): canonicalisations against loop implementations of
+"""STARC reward distances (mlcompanion.metrics.reward): canonicalisations against loop implementations of
 the paper's formulas, EPIC against scipy's Pearson correlation (the factor 2), the invariances a
 STARC metric must have (and EPIC/DARD must not), exact policy evaluation against a hand-solved MDP,
 policy iteration against brute force and value iteration, Monte-Carlo returns, bad inputs."""
@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy.stats import pearsonr
 
-from lib.metrics.reward import (
+from mlcompanion.metrics.reward import (
     CANONICALIZATIONS,
     NORMS,
     canonicalize,

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from lib.data.samplers import ClassBalancedBatchSampler
+from mlcompanion.data.samplers import ClassBalancedBatchSampler
 
 
 def _labels(n_classes=10, per_class=8, seed=0):
@@ -99,7 +99,7 @@ def test_errors(labels, args, match):
 
 
 def test_shuffled_batch_sampler_covers_each_epoch_once():
-    from lib.data.samplers import ShuffledBatchSampler
+    from mlcompanion.data.samplers import ShuffledBatchSampler
 
     s = ShuffledBatchSampler(10, 3, n_batches=7, seed=1)
     batches = list(s)

@@ -23,11 +23,11 @@ from pytorch_metric_learning import distances as pml_distances
 from pytorch_metric_learning import losses as pml_losses
 from pytorch_metric_learning import regularizers as pml_regularizers
 
-from lib.distances import SquaredEuclideanDistance
-from lib.distances.snr import SNRDistance, snr_distance
-from lib.losses import ContrastiveLoss, MultiSimilarityLoss, TripletMarginLoss
-from lib.losses.regularizers import ZeroMeanRegularizedLoss, zero_mean_penalty
-from lib.metrics.retrieval import knn
+from mlcompanion.distances import SquaredEuclideanDistance
+from mlcompanion.distances.snr import SNRDistance, snr_distance
+from mlcompanion.losses import ContrastiveLoss, MultiSimilarityLoss, TripletMarginLoss
+from mlcompanion.losses.regularizers import ZeroMeanRegularizedLoss, zero_mean_penalty
+from mlcompanion.metrics.retrieval import knn
 
 
 def rand(n, d, seed=0, dtype=torch.float64, scale=1.0, shift=0.0):

@@ -9,11 +9,11 @@ import pytest
 import torch
 from sklearn.decomposition import PCA
 
-from lib.data.folders import DatasetNotFoundError
-from lib.data.text import find_lm_checkpoints, load_probe_texts, pydoc_corpus, pydoc_sentences, tokenize_words
-from lib.metrics.spectrum import (alpha_req, eigenspectrum, last_token_features, rankme, rankme_from_spectrum,
+from mlcompanion.data.folders import DatasetNotFoundError
+from mlcompanion.data.text import find_lm_checkpoints, load_probe_texts, pydoc_corpus, pydoc_sentences, tokenize_words
+from mlcompanion.metrics.spectrum import (alpha_req, eigenspectrum, last_token_features, rankme, rankme_from_spectrum,
                                   singular_values, spectral_summary)
-from lib.models.tiny_lm import LMTrainConfig, MLPLanguageModel, context_windows, train_lm, warmup_cosine
+from mlcompanion.models.tiny_lm import LMTrainConfig, MLPLanguageModel, context_windows, train_lm, warmup_cosine
 
 
 def anisotropic(seed=0, m=300, d=20):

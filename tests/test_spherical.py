@@ -1,4 +1,4 @@
-"""Tests of lib.losses.spherical: the Z-loss (de Brébisson & Vincent, arXiv:1604.08859) and the other
+"""Tests of mlcompanion.losses.spherical: the Z-loss (de Brébisson & Vincent, arXiv:1604.08859) and the other
 spherical-family losses. No external oracle exists (the PaLM "z-loss" is a different function and
 must not be used as one): the references are a numpy transcription of the official Theano formula,
 hand-worked values, autograd against the closed-form gradient, and the invariances."""
@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lib.losses.spherical import (
+from mlcompanion.losses.spherical import (
     FactoredStats,
     OneHotMSELoss,
     SphericalSoftmaxLoss,

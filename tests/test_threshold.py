@@ -10,11 +10,11 @@ import torch
 from pytorch_metric_learning import distances as pml_distances
 from pytorch_metric_learning import losses as pml_losses
 
-from lib.distances import CosineSimilarity
-from lib.losses.pair import ContrastiveLoss, MultiSimilarityLoss
-from lib.losses.combined import CombinedLoss
-from lib.losses.threshold import TCMLoss
-from lib.metrics.threshold import UTILITIES, class_utility_curves, eps_opis, opis
+from mlcompanion.distances import CosineSimilarity
+from mlcompanion.losses.pair import ContrastiveLoss, MultiSimilarityLoss
+from mlcompanion.losses.combined import CombinedLoss
+from mlcompanion.losses.threshold import TCMLoss
+from mlcompanion.metrics.threshold import UTILITIES, class_utility_curves, eps_opis, opis
 
 GOLDEN_X = torch.tensor([[0.0, 1.0], [0.43, 0.9], [1.0, 0.0], [0.5, 0.5]])
 GOLDEN_Y = torch.tensor([0, 0, 1, 1])

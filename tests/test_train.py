@@ -8,13 +8,13 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from lib.data import load_glyphs
-from lib.experiments import compare_arms, format_mean_std, run_arms, summarize_runs
-from lib.losses import ContrastiveLoss, MultiSimilarityLoss
-from lib.models import EmbeddingNet, SmallConvNet
-from lib.plotting import savefig, use_style
-from lib.repro import make_deterministic
-from lib.train import TrainConfig, evaluate_retrieval, train_embedding
+from mlcompanion.data import load_glyphs
+from mlcompanion.experiments import compare_arms, format_mean_std, run_arms, summarize_runs
+from mlcompanion.losses import ContrastiveLoss, MultiSimilarityLoss
+from mlcompanion.models import EmbeddingNet, SmallConvNet
+from mlcompanion.plotting import savefig, use_style
+from mlcompanion.repro import make_deterministic
+from mlcompanion.train import TrainConfig, evaluate_retrieval, train_embedding
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +142,7 @@ def test_savefig_is_atomic_and_byte_stable(tmp_path, monkeypatch):
 
 
 def test_train_and_evaluate_classifier(small_glyphs):
-    from lib.train import evaluate_classifier, train_classifier
+    from mlcompanion.train import evaluate_classifier, train_classifier
 
     train_set, labels, _ = small_glyphs
     make_deterministic(0)
@@ -157,7 +157,7 @@ def test_train_and_evaluate_classifier(small_glyphs):
 
 
 def test_evaluate_classifier_hand_case():
-    from lib.train import evaluate_classifier
+    from mlcompanion.train import evaluate_classifier
 
     scores = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.15, 0.05], [0.2, 0.3, 0.5], [0.5, 0.4, 0.1]])
     labels = torch.tensor([1, 1, 0, 2])
@@ -166,7 +166,7 @@ def test_evaluate_classifier_hand_case():
 
 
 def test_run_classifier_arms(small_glyphs):
-    from lib.experiments import run_classifier_arms
+    from mlcompanion.experiments import run_classifier_arms
 
     train_set, _, _ = small_glyphs
     cfg = TrainConfig(iterations=3, batch_size=16, progress=False)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from lib.data.transforms import (
+from mlcompanion.data.transforms import (
     CAFFE_BGR_MEAN,
     CAFFE_BGR_STD,
     IMAGENET_MEAN,

@@ -1,11 +1,11 @@
-"""Tests of lib.data.word_corpora (the z_loss paper profile's PTB / One Billion Word reader) on tiny
+"""Tests of mlcompanion.data.word_corpora (the z_loss paper profile's PTB / One Billion Word reader) on tiny
 fake folders built here."""
 
 import pytest
 import torch
 
-from lib.data.folders import DatasetNotFoundError
-from lib.data.word_corpora import NGramWindows, Vocabulary, check_word_corpus, corpus_files, load_word_corpus
+from mlcompanion.data.folders import DatasetNotFoundError
+from mlcompanion.data.word_corpora import NGramWindows, Vocabulary, check_word_corpus, corpus_files, load_word_corpus
 
 
 def _fake_ptb(root):

@@ -103,8 +103,8 @@ def fingerprints(quick: bool = False) -> dict[str, str]:
                                                               torch.linalg.solve(spd, s), torch.linalg.svdvals(s))
     out["eigh float32"] = _digest(torch.linalg.eigh(spd.float()).eigenvalues)
     # A few steps of what the notebooks do: a small CNN, an embedding loss, Adam.
-    from lib.losses import MultiSimilarityLoss
-    from lib.models import SmallConvNet
+    from mlcompanion.losses import MultiSimilarityLoss
+    from mlcompanion.models import SmallConvNet
 
     torch.manual_seed(0)
     model = SmallConvNet(in_channels=1, embedding_dim=64, width=32)
@@ -180,7 +180,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     import torch
 
-    from lib.repro import cpu_report
+    from mlcompanion.repro import cpu_report
 
     prints = fingerprints(quick=args.quick)
     if args.json:

@@ -15,8 +15,8 @@ from pytorch_metric_learning import distances as pml_distances
 from pytorch_metric_learning import losses as pml_losses
 from pytorch_metric_learning import miners as pml_miners
 
-from lib.distances import EuclideanDistance
-from lib.losses import ContrastiveLoss, MultiSimilarityLoss
+from mlcompanion.distances import EuclideanDistance
+from mlcompanion.losses import ContrastiveLoss, MultiSimilarityLoss
 
 
 def median_seconds(fn, repeats: int, warmup: int = 3) -> float:

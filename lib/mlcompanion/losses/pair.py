@@ -1,0 +1,249 @@
+"""Pair and triplet losses, computed from the batch's pairwise distance/similarity matrix.
+
+Each loss is an ``nn.Module`` whose ``forward(embeddings, labels)`` builds the (n, n) matrix with its
+``distance`` and hands it to ``from_matrix(mat, labels)``. ``from_matrix`` is public so analyses can
+differentiate a loss with respect to the similarities themselves (General Pair Weighting,
+``mlcompanion.analysis.gpw_weights``).
+
+Conventions shared by every loss here:
+- a batch with no valid pair or triplet gives exactly 0, still connected to the autograd graph
+  (its gradient is 0, not NaN and not an error);
+- half-precision inputs are computed in float32.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..distances import CosineSimilarity, EuclideanDistance, PairwiseDistance, SquaredEuclideanDistance
+from ..miners import _check_square, multi_similarity_mine, pair_masks, triplet_mask
+from ..validation import check_embeddings, check_labels, check_positive
+
+__all__ = ["PairLoss", "ContrastiveLoss", "TripletMarginLoss", "MultiSimilarityLoss", "BinomialDevianceLoss"]
+
+_REDUCTIONS = ("mean_nonzero", "mean")
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Mean of ``values`` over ``mask`` (or over its non-zero entries); 0 on an empty mask."""
+    if reduction == "mean_nonzero":
+        mask = mask & (values > 0)
+    count = mask.sum().clamp_min(1)
+    return (values * mask).sum() / count
+
+
+class PairLoss(nn.Module):
+    """Base class: validates inputs, builds the pairwise matrix, calls ``from_matrix``."""
+
+    def __init__(self, distance: PairwiseDistance):
+        super().__init__()
+        if not isinstance(distance, PairwiseDistance):
+            raise ValueError(f"distance must be a mlcompanion.distances.PairwiseDistance, got {type(distance).__name__}")
+        self.distance = distance
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        check_embeddings(embeddings)
+        check_labels(labels, embeddings.shape[0])
+        if embeddings.dtype in (torch.float16, torch.bfloat16):
+            embeddings = embeddings.float()
+        return self.from_matrix(self.distance(embeddings), labels)
+
+    def from_matrix(self, mat: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def _prepare(self, mat, labels):
+        _check_square(mat, labels)
+        return mat.float() if mat.dtype in (torch.float16, torch.bfloat16) else mat
+
+
+class ContrastiveLoss(PairLoss):
+    """Contrastive loss (Hadsell, Chopra & LeCun 2006), in the margin form used by most DML code.
+
+    For a distance d:    l+ = [d_ij - m_pos]_+ ,  l- = [m_neg - d_ij]_+
+    For a similarity s:  l+ = [m_pos - s_ij]_+ ,  l- = [s_ij - m_neg]_+
+    L = mean(l+ over positive pairs) + mean(l- over negative pairs), each mean taken over the pairs
+    with a non-zero loss (``reduction="mean_nonzero"``, pytorch-metric-learning's AvgNonZeroReducer)
+    or over all pairs of its kind (``reduction="mean"``). Both orderings (i, j) and (j, i) count.
+
+    Defaults: Euclidean distance, m_pos = 0, m_neg = 1, as pytorch-metric-learning's ContrastiveLoss
+    (feed L2-normalised embeddings). The MS paper's contrastive loss (multi_similarity, Sec. 3.2,
+    eq. 3: L = -S_ij on positives, [S_ij - lambda]_+ on negatives) is
+    ``ContrastiveLoss(distance=CosineSimilarity(), pos_margin=1.0, neg_margin=lam)``, up to a constant.
+    Hadsell's original squares both terms (``power=2``).
+    """
+
+    def __init__(
+        self,
+        pos_margin: float = 0.0,
+        neg_margin: float = 1.0,
+        distance: PairwiseDistance | None = None,
+        power: float = 1.0,
+        reduction: str = "mean_nonzero",
+    ):
+        super().__init__(distance if distance is not None else EuclideanDistance())
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        self.pos_margin = float(pos_margin)
+        self.neg_margin = float(neg_margin)
+        self.power = check_positive(power, "power")
+        self.reduction = reduction
+
+    def from_matrix(self, mat, labels):
+        mat = self._prepare(mat, labels)
+        pos, neg = pair_masks(labels)
+        if self.distance.is_similarity:
+            l_pos, l_neg = F.relu(self.pos_margin - mat), F.relu(mat - self.neg_margin)
+        else:
+            l_pos, l_neg = F.relu(mat - self.pos_margin), F.relu(self.neg_margin - mat)
+        if self.power != 1.0:
+            l_pos, l_neg = l_pos.pow(self.power), l_neg.pow(self.power)
+        return masked_mean(l_pos, pos, self.reduction) + masked_mean(l_neg, neg, self.reduction)
+
+
+class TripletMarginLoss(PairLoss):
+    """Triplet loss L = [d(a, p) - d(a, n) + margin]_+ (Schroff et al. 2015, FaceNet, eq. 1-2).
+
+    ``mining``: ``"all"`` (batch-all), ``"semihard"`` (0 < d_an - d_ap <= margin) or ``"hard"``;
+    see ``mlcompanion.miners.triplet_mask``. The mean is over mined triplets with a non-zero loss
+    (``reduction="mean_nonzero"``, as pytorch-metric-learning) or over all mined triplets.
+
+    Defaults follow FaceNet: squared Euclidean distance on L2-normalised embeddings, margin 0.2.
+    pytorch-metric-learning's TripletMarginLoss defaults to Euclidean distance and margin 0.05.
+    Memory: the (n, n, n) triplet tensor is n^3 floats (batch 256: 64 MiB).
+    """
+
+    def __init__(
+        self,
+        margin: float = 0.2,
+        mining: str = "all",
+        distance: PairwiseDistance | None = None,
+        reduction: str = "mean_nonzero",
+    ):
+        super().__init__(distance if distance is not None else SquaredEuclideanDistance())
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        self.margin = check_positive(margin, "margin", allow_zero=True)
+        self.mining = mining
+        triplet_mask(torch.zeros(1, 1), torch.zeros(1, dtype=torch.long), self.distance, 0.0, mining)
+        self.reduction = reduction
+
+    def from_matrix(self, mat, labels):
+        mat = self._prepare(mat, labels)
+        mask = triplet_mask(mat.detach(), labels, self.distance, self.margin, self.mining)
+        violation = F.relu(self.distance.margin_violation(mat.unsqueeze(2), mat.unsqueeze(1), self.margin))
+        return masked_mean(violation, mask, self.reduction)
+
+
+class MultiSimilarityLoss(PairLoss):
+    """Multi-Similarity loss with its pair mining (multi_similarity, Wang et al. CVPR 2019, eq. 7-8, 11).
+
+        L = (1/m) sum_i { (1/alpha) log[1 + sum_{k in P_i} exp(-alpha (S_ik - lambda))]
+                        + (1/beta)  log[1 + sum_{k in N_i} exp( beta (S_ik - lambda))] }
+
+    with S the cosine similarity, P_i / N_i the positives / negatives of anchor i kept by the mining
+    step (``mlcompanion.miners.multi_similarity_mine``, margin ``eps``) or all of them (``mining=False``),
+    and m the batch size. Computed with log-sum-exp, so beta = 50 does not overflow in fp16/fp32.
+
+    Defaults are the official code's (``base`` = lambda = 0.5, beta = 40); the paper's text uses
+    alpha = 2, beta = 50, lambda = 1: ``MultiSimilarityLoss.paper()``. pytorch-metric-learning's
+    defaults are alpha 2, beta 50, base 0.5 (with its miner's epsilon 0.1).
+
+    Rules where implementations differ (each tested):
+    - positives with S >= ``dup_thresh`` (near-duplicates of the anchor) are dropped as in the
+      official code; ``dup_thresh=None`` keeps them, as pytorch-metric-learning does;
+    - an anchor contributes only if it keeps at least one positive AND one negative; otherwise it is
+      skipped (the official loop skips it, or crashes when it has no positive at all; pytorch-metric-
+      learning without a miner keeps the negative term of an anchor without positives);
+    - the sum over anchors is divided by the full batch size (skipped anchors count), as officially.
+    """
+
+    def __init__(
+        self,
+        alpha: float = 2.0,
+        beta: float = 40.0,
+        base: float = 0.5,
+        eps: float = 0.1,
+        mining: bool = True,
+        dup_thresh: float | None = 1.0 - 1e-5,
+        distance: PairwiseDistance | None = None,
+    ):
+        super().__init__(distance if distance is not None else CosineSimilarity())
+        if not self.distance.is_similarity:
+            raise ValueError(f"MultiSimilarityLoss needs a similarity (larger = closer), got {self.distance!r}")
+        self.alpha = check_positive(alpha, "alpha")
+        self.beta = check_positive(beta, "beta")
+        self.base = float(base)
+        self.eps = check_positive(eps, "eps", allow_zero=True)
+        self.mining = bool(mining)
+        self.dup_thresh = dup_thresh
+
+    @classmethod
+    def paper(cls, **kwargs) -> "MultiSimilarityLoss":
+        """The hyper-parameters printed in the paper: alpha 2, beta 50, lambda 1, eps 0.1."""
+        return cls(**{"alpha": 2.0, "beta": 50.0, "base": 1.0, "eps": 0.1, **kwargs})
+
+    def select_pairs(self, sim, labels) -> tuple[torch.Tensor, torch.Tensor]:
+        """The positive and negative masks the loss uses (mined or all)."""
+        if self.mining:
+            return multi_similarity_mine(sim.detach(), labels, self.eps, self.dup_thresh)
+        pos, neg = pair_masks(labels)
+        if self.dup_thresh is not None:
+            pos = pos & (sim.detach() < self.dup_thresh)
+        return pos, neg
+
+    def from_matrix(self, sim, labels):
+        sim = self._prepare(sim, labels)
+        pos, neg = self.select_pairs(sim, labels)
+        pos_term = _log1p_sum_exp(-self.alpha * (sim - self.base), pos) / self.alpha
+        neg_term = _log1p_sum_exp(self.beta * (sim - self.base), neg) / self.beta
+        active = pos.any(1) & neg.any(1)
+        per_anchor = torch.where(active, pos_term + neg_term, torch.zeros_like(pos_term))
+        return per_anchor.sum() / sim.shape[0]
+
+    def extra_repr(self) -> str:
+        return (f"alpha={self.alpha}, beta={self.beta}, base={self.base}, eps={self.eps}, "
+                f"mining={self.mining}, dup_thresh={self.dup_thresh}")
+
+
+def _log1p_sum_exp(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Row-wise log(1 + sum_{j in mask} exp(logits_ij)), stable and with zero gradient off the mask."""
+    masked = torch.where(mask, logits, torch.full_like(logits, float("-inf")))
+    zero = torch.zeros_like(logits[:, :1])
+    return torch.logsumexp(torch.cat([zero, masked], dim=1), dim=1)
+
+
+class BinomialDevianceLoss(PairLoss):
+    """Binomial deviance loss (Yi et al. 2014), in the form of the ECAML code (energy_confusion).
+
+        L = mean_{(i,j) in P} log(1 + exp(-alpha c_pos (s_ij - beta)))
+          + mean_{(i,j) in N} log(1 + exp( alpha c_neg (s_ij - beta)))
+
+    with s the cosine similarity (the inputs need not be normalised), alpha = 2, beta = 0.5,
+    c_pos = 1, c_neg = 25 as in the released prototxt, and separate means over positive and
+    negative pairs (i != j).
+    """
+
+    def __init__(
+        self,
+        alpha: float = 2.0,
+        beta: float = 0.5,
+        c_pos: float = 1.0,
+        c_neg: float = 25.0,
+        distance: PairwiseDistance | None = None,
+    ):
+        super().__init__(distance if distance is not None else CosineSimilarity())
+        if not self.distance.is_similarity:
+            raise ValueError(f"BinomialDevianceLoss needs a similarity (larger = closer), got {self.distance!r}")
+        self.alpha = check_positive(alpha, "alpha")
+        self.beta = float(beta)
+        self.c_pos = check_positive(c_pos, "c_pos")
+        self.c_neg = check_positive(c_neg, "c_neg")
+
+    def from_matrix(self, sim, labels):
+        sim = self._prepare(sim, labels)
+        pos, neg = pair_masks(labels)
+        l_pos = F.softplus(-self.alpha * self.c_pos * (sim - self.beta))
+        l_neg = F.softplus(self.alpha * self.c_neg * (sim - self.beta))
+        return masked_mean(l_pos, pos, "mean") + masked_mean(l_neg, neg, "mean")

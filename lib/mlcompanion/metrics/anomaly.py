@@ -1,0 +1,72 @@
+"""Anomaly-detection decisions and metrics: a thresholded distance rule and its AUROC,
+precision and recall (used with the centre-based losses of ``mlcompanion.losses.center``; paper ``cdcm``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..validation import check_finite
+
+__all__ = ["anomaly_rule", "detection_metrics"]
+
+
+def anomaly_rule(scores: torch.Tensor, threshold: float) -> torch.Tensor:
+    """The cdcm decision rule: abnormal (True) iff ``score > threshold`` (strict).
+
+    With ``scores = d`` (the distance to the centre) and ``threshold = m`` (the margin, 5) this is
+    the rule the paper reports its recall and precision at; the official code uses the same strict
+    ``dist > margin``.
+    """
+    if not isinstance(scores, torch.Tensor) or scores.dim() != 1 or not scores.is_floating_point():
+        got = f"shape {tuple(scores.shape)}, dtype {scores.dtype}" if isinstance(scores, torch.Tensor) \
+            else type(scores).__name__
+        raise ValueError(f"scores must be a 1-D float tensor (one score per sample), got {got}")
+    try:
+        t = float(threshold)
+    except (TypeError, ValueError):
+        raise ValueError(f"threshold must be a number, got {threshold!r}") from None
+    if t != t:
+        raise ValueError("threshold must not be NaN")
+    check_finite(scores, "scores")
+    return scores > t
+
+
+def detection_metrics(scores, is_anomaly, threshold: float) -> dict:
+    """AUROC of ``scores`` and the confusion counts, precision and recall of ``score > threshold``.
+
+    AUROC is ``sklearn.metrics.roc_auc_score`` (higher score = more abnormal); precision
+    ``TP / (TP + FP)`` (0 when nothing is flagged) and recall ``TP / (TP + FN)`` are exact, without
+    the official code's ``+1e-4`` in the denominators.
+
+    Args:
+        scores: (n,) float tensor or array. is_anomaly: (n,) bool / 0-1 ground truth with both
+            classes present. threshold: the rule's threshold (the margin m for cDCM).
+    Returns ``{"auroc", "precision", "recall", "tp", "fp", "fn", "tn"}``.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    s = torch.as_tensor(np.asarray(scores.detach().cpu() if isinstance(scores, torch.Tensor) else scores,
+                                   dtype=np.float64))
+    truth = np.asarray(is_anomaly.detach().cpu() if isinstance(is_anomaly, torch.Tensor) else is_anomaly)
+    if s.dim() != 1 or truth.ndim != 1 or truth.shape[0] != s.shape[0]:
+        raise ValueError(f"scores and is_anomaly must be 1-D of the same length, got shapes "
+                         f"{tuple(s.shape)} and {truth.shape}")
+    if truth.dtype != bool:
+        if not np.isin(truth, (0, 1)).all():
+            raise ValueError(f"is_anomaly must hold only 0/1 or bools, got values {np.unique(truth)[:5].tolist()}")
+        truth = truth.astype(bool)
+    if truth.all() or not truth.any():
+        raise ValueError("is_anomaly must contain both normal and abnormal samples (AUROC is undefined otherwise)")
+    flagged = anomaly_rule(s, threshold).numpy()
+    tp = int((flagged & truth).sum())
+    fp = int((flagged & ~truth).sum())
+    fn = int((~flagged & truth).sum())
+    tn = int((~flagged & ~truth).sum())
+    return {
+        "auroc": float(roc_auc_score(truth, s.numpy())),
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "recall": tp / (tp + fn),
+        "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+    }

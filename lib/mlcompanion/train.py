@@ -1,0 +1,233 @@
+"""A small trainer for embedding networks: class-balanced batches, one loss, Adam, evaluation.
+
+It is deliberately short: what a paper changes (the loss, the miner, a regulariser, a callback that
+records statistics) is passed in, and everything else is the same for every notebook.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+from tqdm import tqdm
+
+from .data.samplers import ClassBalancedBatchSampler, ShuffledBatchSampler
+from .metrics.retrieval import retrieval_metrics
+from .repro import torch_generator
+from .validation import check_positive
+
+__all__ = ["TrainConfig", "TrainResult", "train_embedding", "train_classifier", "embed", "evaluate_retrieval",
+           "evaluate_classifier"]
+
+
+@dataclass
+class TrainConfig:
+    """What every training run needs. ``lr_milestones`` are iterations where lr is multiplied by ``lr_gamma``."""
+
+    iterations: int = 100
+    classes_per_batch: int = 16
+    samples_per_class: int = 4
+    batch_size: int = 64  # train_classifier only (train_embedding's batch = classes x samples)
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    optimizer: str = "adam"
+    lr_milestones: tuple[int, ...] = ()
+    lr_gamma: float = 0.1
+    loss_lr_multiplier: float = 1.0  # learning rate of the loss's own parameters (proxies, class weights) x this
+    grad_clip_value: float | None = None  # clip every gradient entry to [-v, v] (e.g. 10, as some official code)
+    device: str = "cpu"
+    num_workers: int = 0
+    progress: bool = True
+
+    def __post_init__(self):
+        if not isinstance(self.iterations, int) or self.iterations < 1:
+            raise ValueError(f"iterations must be a positive int, got {self.iterations!r}")
+        for name in ("classes_per_batch", "samples_per_class", "batch_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        check_positive(self.lr, "lr")
+        check_positive(self.weight_decay, "weight_decay", allow_zero=True)
+        check_positive(self.loss_lr_multiplier, "loss_lr_multiplier")
+        if self.grad_clip_value is not None:
+            check_positive(self.grad_clip_value, "grad_clip_value")
+        if self.optimizer not in ("adam", "adamw", "sgd"):
+            raise ValueError(f"optimizer must be 'adam', 'adamw' or 'sgd', got {self.optimizer!r}")
+
+
+@dataclass
+class TrainResult:
+    """Loss of every iteration, training wall time (``on_step`` callbacks excluded), what ``on_step``
+    returned, and (if kept) the model."""
+
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    records: list = field(default_factory=list)
+    model: nn.Module | None = None
+
+
+def _make_optimizer(params, cfg: TrainConfig):
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+
+
+def _batches(dataset: Dataset, sampler, cfg: TrainConfig):
+    """Yield (inputs, labels) batches; in-memory tensors are indexed directly (no collate cost)."""
+    if isinstance(dataset, TensorDataset):
+        x, y = dataset.tensors[:2]
+        for idx in sampler:
+            idx = torch.as_tensor(idx)
+            yield x[idx], y[idx]
+    else:
+        yield from DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers,
+                              worker_init_fn=_reseed_worker_transform, pin_memory=cfg.device.startswith("cuda"))
+
+
+def _reseed_worker_transform(worker_id: int) -> None:
+    """Give each DataLoader worker its own augmentation stream (derived from the torch seed)."""
+    info = torch.utils.data.get_worker_info()
+    transform = getattr(info.dataset, "transform", None)
+    if hasattr(transform, "reseed"):
+        transform.reseed(torch.initial_seed() % 2**32)
+
+
+def train_embedding(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    dataset: Dataset,
+    labels: torch.Tensor,
+    cfg: TrainConfig,
+    seed: int = 0,
+    batch_transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+    on_step: Callable[[int, torch.Tensor, torch.Tensor], object] | None = None,
+    desc: str = "train",
+) -> TrainResult:
+    """Train ``model`` so that ``loss_fn(model(x), y)`` falls, on class-balanced batches
+    (``cfg.classes_per_batch`` classes x ``cfg.samples_per_class`` samples).
+
+    A loss that needs more than the embeddings (mixing inputs, a detached feature branch, support /
+    query splits) defines ``batch_loss(model, x, y) -> (loss, embeddings)``; the trainer then calls
+    that instead of ``loss_fn(model(x), y)``.
+
+    Args:
+        dataset: a ``TensorDataset(images, labels)`` or any dataset returning ``(input, label)``.
+        labels: the dataset's labels (int64, one per item), used by the batch sampler.
+        batch_transform: optional on-the-fly augmentation ``f(x, generator) -> x`` (on the device).
+        on_step: optional callback ``f(step, embeddings, labels)``; what it returns (if not None) is
+            appended to ``result.records`` (e.g. how many pairs a miner kept).
+        seed: seeds the sampler and the augmentation generator (the model is seeded by the caller).
+    Returns ``TrainResult`` with the loss of every iteration and the wall time.
+    """
+    if len(dataset) != len(labels):
+        raise ValueError(f"labels must have one entry per dataset item: {len(dataset)} items, {len(labels)} labels")
+    sampler = ClassBalancedBatchSampler(
+        labels, cfg.classes_per_batch, cfg.samples_per_class, n_batches=cfg.iterations, seed=seed
+    )
+    return _optimise(model, loss_fn, dataset, sampler, cfg, seed, batch_transform, on_step, desc)
+
+
+def train_classifier(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    dataset: Dataset,
+    cfg: TrainConfig,
+    seed: int = 0,
+    batch_transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+    on_step: Callable[[int, torch.Tensor, torch.Tensor], object] | None = None,
+    desc: str = "train",
+) -> TrainResult:
+    """Train ``model`` so that ``loss_fn(model(x), y)`` falls, on shuffled batches of
+    ``cfg.batch_size`` (a new permutation of the dataset every epoch), for ``cfg.iterations`` steps.
+
+    ``model(x)`` returns per-class scores (logits, or any head's output where larger = more likely);
+    everything else is as in ``train_embedding``.
+    """
+    sampler = ShuffledBatchSampler(len(dataset), cfg.batch_size, n_batches=cfg.iterations, seed=seed)
+    return _optimise(model, loss_fn, dataset, sampler, cfg, seed, batch_transform, on_step, desc)
+
+
+def _optimise(model, loss_fn, dataset, sampler, cfg, seed, batch_transform, on_step, desc) -> TrainResult:
+    device = torch.device(cfg.device)
+    model.to(device).train()
+    loss_fn.to(device)
+    params = [{"params": list(model.parameters())}]
+    loss_params = list(loss_fn.parameters())
+    if loss_params:
+        params.append({"params": loss_params, "lr": cfg.lr * cfg.loss_lr_multiplier})
+    optimizer = _make_optimizer(params, cfg)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.lr_milestones), cfg.lr_gamma)
+    generator = torch_generator(seed + 1, device=device)
+    result = TrainResult()
+    callback_seconds = 0.0
+    start = time.perf_counter()
+    bar = tqdm(_batches(dataset, sampler, cfg), total=len(sampler), desc=desc, disable=not cfg.progress,
+               mininterval=1.0, ascii=True, leave=False)
+    for step, (x, y) in enumerate(bar):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if batch_transform is not None:
+            x = batch_transform(x, generator)
+        if hasattr(loss_fn, "batch_loss"):
+            loss, outputs = loss_fn.batch_loss(model, x, y)
+        else:
+            outputs = model(x)
+            loss = loss_fn(outputs, y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{desc}: loss became {loss.item()} at iteration {step}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip_value is not None:
+            torch.nn.utils.clip_grad_value_(model.parameters(), cfg.grad_clip_value)
+            torch.nn.utils.clip_grad_value_(loss_fn.parameters(), cfg.grad_clip_value)
+        optimizer.step()
+        scheduler.step()
+        result.losses.append(loss.item())
+        if on_step is not None:
+            callback_start = time.perf_counter()
+            record = on_step(step, outputs.detach(), y)
+            if record is not None:
+                result.records.append(record)
+            callback_seconds += time.perf_counter() - callback_start
+    result.seconds = time.perf_counter() - start - callback_seconds
+    return result
+
+
+@torch.no_grad()
+def embed(model: nn.Module, dataset: Dataset, batch_size: int = 256, device: str = "cpu", num_workers: int = 0):
+    """Embeddings (n, d) on the CPU and labels (n,) of a whole dataset, in eval mode."""
+    model.to(device).eval()
+    if isinstance(dataset, TensorDataset):
+        x_all, y_all = dataset.tensors[:2]
+        chunks = [model(x_all[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(x_all), batch_size)]
+        labels = y_all
+    else:
+        chunks, label_chunks = [], []
+        for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers):
+            chunks.append(model(x.to(device)).float().cpu())
+            label_chunks.append(y)
+        labels = torch.cat(label_chunks)
+    model.train()
+    return torch.cat(chunks), labels.long()
+
+
+def evaluate_retrieval(model, dataset, ks=(1, 2, 4, 8), device="cpu", batch_size=256, with_nmi=False, seed=0):
+    """Zero-shot retrieval metrics of ``model`` on ``dataset`` (see ``mlcompanion.metrics.retrieval_metrics``)."""
+    emb, labels = embed(model, dataset, batch_size=batch_size, device=device)
+    return retrieval_metrics(emb, labels, ks=ks, with_nmi=with_nmi, seed=seed)
+
+
+def evaluate_classifier(model, dataset, ks=(1,), device="cpu", batch_size=256) -> dict[str, float]:
+    """Top-k accuracy (``top1``, ``top5``, ...) of the scores ``model(x)`` (larger = more likely)."""
+    ks = (ks,) if isinstance(ks, int) else tuple(ks)
+    scores, labels = embed(model, dataset, batch_size=batch_size, device=device)
+    if not ks or not all(isinstance(k, int) and 1 <= k <= scores.shape[1] for k in ks):
+        raise ValueError(f"ks must be ints in [1, {scores.shape[1]}] (the number of classes), got {ks!r}")
+    top = scores.topk(max(ks), dim=1).indices
+    hits = top == labels.unsqueeze(1)
+    return {f"top{k}": hits[:, :k].any(1).double().mean().item() for k in ks}
