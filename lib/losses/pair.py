@@ -111,7 +111,12 @@ class TripletMarginLoss(PairLoss):
 
     Defaults follow FaceNet: squared Euclidean distance on L2-normalised embeddings, margin 0.2.
     pytorch-metric-learning's TripletMarginLoss defaults to Euclidean distance and margin 0.05.
-    Memory: the (n, n, n) triplet tensor is n^3 floats (batch 256: 64 MiB).
+
+    Computed without any (n, n, n) tensor (``_TripletMean``): time O(n^2 log n), memory
+    O(n^2). Every mining rule keeps, for an anchor a and a positive p, the negatives whose d(a, n)
+    lies in an interval set by d(a, p) and the margin, and the loss is linear in d(a, n) there; so
+    with each anchor's negative distances sorted once and their prefix sums, the sum and the count
+    over (a, p) are two binary searches. Batch 2048 needs a few (n, n) matrices, not 32 GiB.
     """
 
     def __init__(
@@ -131,9 +136,111 @@ class TripletMarginLoss(PairLoss):
 
     def from_matrix(self, mat, labels):
         mat = self._prepare(mat, labels)
-        mask = triplet_mask(mat.detach(), labels, self.distance, self.margin, self.mining)
-        violation = F.relu(self.distance.margin_violation(mat.unsqueeze(2), mat.unsqueeze(1), self.margin))
-        return masked_mean(violation, mask, self.reduction)
+        # Work with "smaller = closer" values: a similarity s becomes -s (negation is exact).
+        dist = -mat if self.distance.is_similarity else mat
+        pos, neg = pair_masks(labels)
+        return _TripletMean.apply(dist, pos, neg, self.margin, self.mining, self.reduction)
+
+
+class _TripletMean(torch.autograd.Function):
+    """Mean of [d_ap - d_an + margin]_+ over the mined triplets (see TripletMarginLoss), from the
+    (n, n) distance matrix, with its gradient in closed form: +1 per counted triplet on d_ap, -1
+    on d_an, divided by the number of triplets averaged.
+
+    For anchor a and positive p, with c = d_ap + margin, the triplets kept are the negatives n with
+      all:       any d_an                (violation > 0 iff d_an < c)
+      semihard:  d_ap < d_an <= c        (FaceNet eq. 4; violation > 0 iff d_an < c)
+      hard:      d_an <= d_ap            (violation > 0 iff d_an < c)
+    i.e. d_an in an interval of the anchor's sorted negative distances, and the violation c - d_an
+    is > 0 on the part [lo, hi) of it below c. Summed over that part: k c - (P[hi] - P[lo]), with
+    P the prefix sums of the sorted distances (in float64, so the differences keep their digits at
+    n in the thousands) and k = hi - lo.
+
+    The boundaries are decided by the very float expressions of the (n, n, n) definition
+    (``d_an - d_ap <= margin``, ``(d_ap - d_an) + margin > 0``), not by ``d_an <= d_ap + margin``,
+    which rounds differently: each expression is monotone in d_an, so its set is still a prefix of
+    the sorted negatives; a binary search on the rounded threshold lands within a step or two of
+    its end and ``_snap`` moves it there.
+    """
+
+    @staticmethod
+    def forward(ctx, dist, pos, neg, margin, mining, reduction):
+        n = dist.shape[0]
+        key, order = dist.masked_fill(~neg, float("inf")).sort(dim=1)  # each anchor's negatives first
+        # prefix[a, j] = sum of the j + 1 smallest negative distances of a (inf past its negatives,
+        # never read: no index below exceeds the anchor's number of negatives)
+        prefix = key.cumsum(1, dtype=torch.float64)
+
+        # The positives of each anchor, packed to the left of an (n, P) matrix (P = most positives of
+        # an anchor), so that the searches run over the positive pairs only, not over all n^2 pairs.
+        counts = pos.sum(1)
+        width = int(counts.max()) if n else 0
+        rows, cols = pos.nonzero(as_tuple=True)
+        slots = torch.arange(rows.numel(), device=dist.device) - (counts.cumsum(0) - counts)[rows]
+        p_idx = torch.zeros(n, width, dtype=torch.long, device=dist.device)
+        p_idx[rows, slots] = cols
+        valid = torch.zeros(n, width, dtype=torch.bool, device=dist.device)
+        valid[rows, slots] = True
+        d_ap = dist.gather(1, p_idx)
+        c = d_ap + margin
+
+        # first negative with a zero violation: (d_ap - d_an) + margin <= 0
+        below_c = _snap(key, torch.searchsorted(key, c), lambda v: (d_ap - v) + margin > 0)
+        if mining == "all":
+            lo = torch.zeros_like(below_c)
+            hi_mined = neg.sum(1, keepdim=True).expand_as(below_c)
+        elif mining == "semihard":
+            lo = torch.searchsorted(key, d_ap, right=True)  # first d_an > d_ap
+            # first negative past the margin: d_an - d_ap > margin
+            hi_mined = _snap(key, torch.searchsorted(key, c, right=True), lambda v: v - d_ap <= margin)
+            hi_mined = hi_mined.clamp_min(lo)
+        else:  # hard
+            lo = torch.zeros_like(below_c)
+            hi_mined = torch.searchsorted(key, d_ap, right=True)  # first d_an > d_ap
+        hi = torch.minimum(below_c, hi_mined).clamp_min(lo)  # the mined triplets with violation > 0
+        lo, hi = lo.masked_fill(~valid, 0), hi.masked_fill(~valid, 0)
+
+        k = hi - lo
+        dist_sum = _range_sum(prefix, lo, hi)
+        total = (k.double() * (d_ap.double() + margin) - dist_sum).masked_fill(~valid, 0.0).sum()
+        counted = k if reduction == "mean_nonzero" else (hi_mined - lo).masked_fill(~valid, 0)
+        count = counted.sum().clamp_min(1)
+        ctx.save_for_backward(order, p_idx, lo, hi, count)
+        return (total / count).to(dist.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        order, p_idx, lo, hi, count = ctx.saved_tensors
+        n = order.shape[0]
+        scale = grad / count.to(grad.dtype)
+        # how many counted triplets each sorted negative takes part in: +1 from lo on, -1 from hi on
+        steps = torch.zeros(n, n + 1, dtype=grad.dtype, device=grad.device)
+        steps.scatter_add_(1, lo, torch.ones_like(lo, dtype=grad.dtype))
+        steps.scatter_add_(1, hi, torch.full_like(hi, -1, dtype=grad.dtype))
+        per_negative = steps[:, :n].cumsum(1).mul_(-scale)
+        out = torch.empty(n, n, dtype=grad.dtype, device=grad.device).scatter_(1, order, per_negative)
+        out.scatter_add_(1, p_idx, (hi - lo).to(grad.dtype) * scale)
+        return out, None, None, None, None, None
+
+
+def _range_sum(prefix: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """Sum of the sorted values at positions lo .. hi - 1 of each row, from inclusive prefix sums."""
+    def first(i):  # sum of the first i values
+        return prefix.gather(1, (i - 1).clamp_min(0)).masked_fill(i == 0, 0.0)
+    return first(hi) - first(lo)
+
+
+def _snap(key: torch.Tensor, idx: torch.Tensor, keep) -> torch.Tensor:
+    """Move each index in ``idx`` (rows of ``key`` sorted ascending) to the end of the prefix where
+    ``keep(value)`` holds; ``keep`` is elementwise, true then false along a row, and ``idx`` is
+    already within a few entries of that end."""
+    last = key.shape[1] - 1
+    while True:
+        up = (idx <= last) & keep(key.gather(1, idx.clamp_max(last)))
+        down = (idx > 0) & ~keep(key.gather(1, (idx - 1).clamp_min(0)))
+        if not bool(up.any() or down.any()):
+            return idx
+        idx = idx + up.long() - down.long()
 
 
 class MultiSimilarityLoss(PairLoss):
