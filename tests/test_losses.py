@@ -178,6 +178,55 @@ def test_contrastive_matches_pml():
         assert ours(x, y).item() == pytest.approx(pml(x, y).item(), abs=1e-5)
 
 
+def plain_contrastive(mat, y, loss):
+    """The definition with whole-matrix masks (autograd does the gradient)."""
+    from lib.losses.pair import masked_mean
+    from lib.miners import pair_masks
+    pos, neg = pair_masks(y)
+    if loss.distance.is_similarity:
+        l_pos, l_neg = torch.relu(loss.pos_margin - mat), torch.relu(mat - loss.neg_margin)
+    else:
+        l_pos, l_neg = torch.relu(mat - loss.pos_margin), torch.relu(loss.neg_margin - mat)
+    l_pos, l_neg = l_pos.pow(loss.power), l_neg.pow(loss.power)
+    return masked_mean(l_pos, pos, loss.reduction) + masked_mean(l_neg, neg, loss.reduction)
+
+
+@pytest.mark.parametrize("power", [1.0, 2.0, 1.5])
+@pytest.mark.parametrize("reduction", ["mean_nonzero", "mean"])
+@pytest.mark.parametrize("distance,margins", [(EuclideanDistance(normalize=True), (0.1, 1.0)),
+                                              (CosineSimilarity(), (0.9, 0.3))], ids=["euclidean", "cosine"])
+def test_contrastive_blocked_equals_definition(power, reduction, distance, margins, monkeypatch):
+    import lib.losses.pair as pair
+    monkeypatch.setattr(pair, "_BLOCK_ENTRIES", 64)  # several row blocks even at n = 40
+    loss = ContrastiveLoss(*margins, distance=distance, power=power, reduction=reduction)
+    for seed in range(5):
+        x, y = random_batch(seed, n=40, d=4, classes=6, dtype=torch.float64)
+        mat = distance(x).detach()
+        m1, m2 = mat.clone().requires_grad_(True), mat.clone().requires_grad_(True)
+        value, expected = loss.from_matrix(m1, y), plain_contrastive(m2, y, loss)
+        assert value.item() == pytest.approx(expected.item(), abs=1e-12)
+        value.backward()
+        expected.backward()
+        torch.testing.assert_close(m1.grad, m2.grad, atol=1e-14, rtol=1e-10)
+
+
+def test_ms_blocked_equals_unblocked(monkeypatch):
+    import lib.losses.pair as pair
+    for mining in (True, False):
+        loss = MultiSimilarityLoss(mining=mining)
+        x, y = random_batch(11, n=50, d=8, classes=7, dtype=torch.float64)
+        sim = CosineSimilarity()(x).detach()
+        s1, s2 = sim.clone().requires_grad_(True), sim.clone().requires_grad_(True)
+        whole = loss.from_matrix(s1, y)
+        monkeypatch.setattr(pair, "_BLOCK_ENTRIES", 100)  # 2 rows per block
+        blocked = loss.from_matrix(s2, y)
+        monkeypatch.undo()
+        assert blocked.item() == pytest.approx(whole.item(), abs=1e-13) and whole.item() > 0
+        whole.backward()
+        blocked.backward()
+        torch.testing.assert_close(s1.grad, s2.grad, atol=1e-15, rtol=1e-12)
+
+
 def test_contrastive_cosine_form_hand_case():
     # Two positives at cos 0.8, one negative pair at cos 0.6 with lambda 0.5: l+ = 0.2, l- = 0.1.
     x = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.6, -0.8]], dtype=torch.float64)
