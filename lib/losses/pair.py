@@ -108,7 +108,7 @@ class _Contrastive(torch.autograd.Function):
     def forward(ctx, mat, labels, loss):
         n = mat.shape[0]
         grad = torch.empty_like(mat)
-        totals = [mat.new_zeros((), dtype=torch.float64), mat.new_zeros((), dtype=torch.float64)]
+        totals = [0.0, 0.0]  # block sums (in the matrix's dtype) added in double precision
         counts = [0, 0]
         # l+ = [sign (d - m_pos)]_+ , l- = [sign (m_neg - d)]_+ ; sign = -1 for a similarity
         sign = -1.0 if loss.distance.is_similarity else 1.0
@@ -124,7 +124,7 @@ class _Contrastive(torch.autograd.Function):
                 hinge.clamp_min_(0.0)
                 value = hinge.pow(loss.power) if loss.power != 1.0 else hinge
                 counted = mask & (value > 0) if loss.reduction == "mean_nonzero" else mask
-                totals[kind] += value.masked_fill(~mask, 0.0).sum(dtype=torch.float64)
+                totals[kind] += float(value.masked_fill(~mask, 0.0).sum())
                 counts[kind] += int(counted.sum())
                 # d l / d m on the pairs of this kind with l > 0 (relu and pow have gradient 0 at 0)
                 slope = hinge.pow(loss.power - 1.0).mul_(loss.power) if loss.power != 1.0 else torch.ones_like(hinge)
@@ -139,7 +139,7 @@ class _Contrastive(torch.autograd.Function):
             g = grad[start:start + pos.shape[0]]
             g.mul_(torch.full_like(g, 1.0 / counts[1]).masked_fill_(pos, 1.0 / counts[0]))
         ctx.save_for_backward(grad)
-        return (totals[0] / counts[0] + totals[1] / counts[1]).to(mat.dtype)
+        return mat.new_tensor(totals[0] / counts[0] + totals[1] / counts[1])
 
     @staticmethod
     def backward(ctx, grad_out):
