@@ -91,3 +91,22 @@ def test_output_is_a_plain_tensor_the_callers_expect():
     assert out.shape == (3, 12) and out.is_contiguous()
     feats = model.forward_features(torch.randn(3, 1, 16, 16))
     assert feats.shape == (3, 16) and feats.is_contiguous()
+
+
+def test_relu_after_pooling_is_bitwise_the_module_order():
+    """forward_features pools before the ReLU; values and gradients equal the modules applied in
+    their listed order (conv, BN, ReLU, pool) bit for bit, ties at zero included."""
+    torch.manual_seed(3)
+    model = SmallConvNet(in_channels=1, embedding_dim=8, width=8)
+    ref = SmallConvNet(in_channels=1, embedding_dim=8, width=8)
+    ref.load_state_dict(model.state_dict())
+    x = torch.randn(6, 1, 16, 16)
+    x[:, :, :4, :4] = 0.0  # windows where every value ties
+    out = model.forward_features(x)
+    expected = ref.features(x.contiguous(memory_format=torch.channels_last)).mean(dim=(2, 3))
+    assert torch.equal(out, expected)
+    w = torch.randn_like(out)
+    (out * w).sum().backward()
+    (expected * w).sum().backward()
+    for (name, p), (_, q) in zip(model.features.named_parameters(), ref.features.named_parameters()):
+        assert torch.equal(p.grad, q.grad), name
