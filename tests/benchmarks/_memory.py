@@ -2,13 +2,17 @@
 
 ``peak_mib(fn)``: the rise of the process's peak resident set (VmHWM, reset through
 /proc/self/clear_refs) over one call of ``fn``. ``reexec_with_mmap_threshold()`` re-executes the
-script once with glibc's mmap threshold at 64 KiB, so that freed tensors go back to the system and
-the rise tracks what the call holds at once rather than what the allocator kept from before.
+script once (``run_with_mmap_threshold`` runs it as a child) with glibc's mmap threshold at 64 KiB,
+so that freed tensors go back to the system and the rise tracks what the call holds at once rather
+than what the allocator kept from before. That setting slows allocation-heavy code (every large
+tensor a fresh mmap): time in a process without it.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -42,6 +46,16 @@ def reexec_with_mmap_threshold() -> None:
     if sys.platform.startswith("linux") and os.environ.get(_REEXEC) != "1":
         env = dict(os.environ, **{_REEXEC: "1", "MALLOC_MMAP_THRESHOLD_": "65536"})
         os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
+def run_with_mmap_threshold(script: str, args: list[str]):
+    """Run ``script args`` in a child interpreter with the mmap threshold at 64 KiB; its last line of
+    output is JSON, returned parsed (None off Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    env = dict(os.environ, **{_REEXEC: "1", "MALLOC_MMAP_THRESHOLD_": "65536"})
+    out = subprocess.run([sys.executable, script, *args], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def fmt_mib(value) -> str:

@@ -13,9 +13,11 @@ and ``figures/benchmarks/losses.json`` (every number).
   next repeat), so a load that comes and goes on a shared machine hits every implementation alike;
   the median is reported.
 - peak memory: the rise of the process's peak resident set (VmHWM, reset through
-  /proc/self/clear_refs) over one forward + backward; the script re-executes itself with glibc's
-  mmap threshold at 64 KiB so freed tensors go back to the system and the rise tracks what the call
-  holds at once. Linux only (shown as "-" elsewhere).
+  /proc/self/clear_refs) over one forward + backward, measured in a child process that runs with
+  glibc's mmap threshold at 64 KiB, so freed tensors go back to the system and the rise tracks what
+  the call holds at once (timing is measured here, without it: every large allocation would
+  otherwise be a fresh mmap and page faults, which slows allocation-heavy code). Linux only
+  (shown as "-" elsewhere).
 - labels: ``batch / classes`` samples per class, 4 (128 and 512) or 16 (2048, 128 classes).
 - settings made equal as in tests/test_losses.py and tests/test_proxy.py.
 """
@@ -35,7 +37,7 @@ from pytorch_metric_learning import distances as pml_distances
 from pytorch_metric_learning import losses as pml_losses
 from pytorch_metric_learning import miners as pml_miners
 
-from _memory import fmt_mib, peak_mib, reexec_with_mmap_threshold  # tests/benchmarks/_memory.py
+from _memory import fmt_mib, peak_mib, run_with_mmap_threshold  # tests/benchmarks/_memory.py
 from lib.distances import EuclideanDistance, SquaredEuclideanDistance
 from lib.losses import (
     BinomialDevianceLoss,
@@ -92,18 +94,30 @@ def cases(batch: int, dim: int, classes: int):
     }
 
 
-def measure(batch: int, dim: int, repeats: int, warmup: int = 2) -> dict:
+def functions(batch: int, dim: int) -> tuple[dict, int]:
     classes = 128 if batch >= 2048 else max(batch // 4, 1)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(batch, dim, generator=g)
     y = torch.arange(batch) % classes
     fns = {}
     for name, (ours, theirs) in cases(batch, dim, classes).items():
-        fns[(name, "lib")] = step(ours, x, y)
+        fns[f"{name}|lib"] = step(ours, x, y)
         if theirs is not None:
-            fns[(name, "PML")] = step(theirs, x, y)
-    fns[("floor", "floor")] = floor(x, y)
-    memory = {key: peak_mib(fn) for key, fn in fns.items()}  # also the first warm-up call
+            fns[f"{name}|PML"] = step(theirs, x, y)
+    fns["floor|floor"] = floor(x, y)
+    return fns, classes
+
+
+def memory(batch: int, dim: int) -> dict:
+    """Peak memory of one call of each, MiB (run in a child process, see run_with_mmap_threshold)."""
+    fns, _ = functions(batch, dim)
+    for fn in fns.values():  # warm up: lazy imports, first-call allocations
+        fn()
+    return {key: peak_mib(fn) for key, fn in fns.items()}
+
+
+def measure(batch: int, dim: int, repeats: int, warmup: int = 2) -> dict:
+    fns, classes = functions(batch, dim)
     number = {}
     for key, fn in fns.items():  # calls per timed repeat: enough for ~25 ms, so timer noise is small
         start = time.perf_counter()
@@ -118,9 +132,10 @@ def measure(batch: int, dim: int, repeats: int, warmup: int = 2) -> dict:
             for _ in range(number[key]):
                 fn()
             times[key].append((time.perf_counter() - start) / number[key])
+    peak = run_with_mmap_threshold(__file__, ["--memory-only", f"{batch}x{dim}"])
     return {"batch": batch, "dim": dim, "classes": classes,
-            "ms": {f"{n}|{impl}": 1e3 * statistics.median(t) for (n, impl), t in times.items()},
-            "peak_mib": {f"{n}|{impl}": m for (n, impl), m in memory.items()}}
+            "ms": {key: 1e3 * statistics.median(t) for key, t in times.items()},
+            "peak_mib": peak if peak is not None else {key: None for key in fns}}
 
 
 def report(result: dict) -> None:
@@ -180,8 +195,13 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="losses", help="name of the figure and JSON under figures/benchmarks/")
     parser.add_argument("--no-save", action="store_true", help="print only")
+    parser.add_argument("--memory-only", metavar="BxD", help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.memory_only:
+        batch, dim = (int(v) for v in args.memory_only.split("x"))
+        print(json.dumps(memory(batch, dim)))
+        return
     try:
         load = os.getloadavg()[0]
     except OSError:
@@ -203,5 +223,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    reexec_with_mmap_threshold()
     main()
