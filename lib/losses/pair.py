@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from ..distances import CosineSimilarity, EuclideanDistance, PairwiseDistance, SquaredEuclideanDistance
 from ..miners import _check_square, multi_similarity_mine, pair_masks, triplet_mask
@@ -142,6 +143,7 @@ class _Contrastive(torch.autograd.Function):
         return mat.new_tensor(totals[0] / counts[0] + totals[1] / counts[1])
 
     @staticmethod
+    @once_differentiable  # the saved weights are constants: no silent wrong 2nd derivative
     def backward(ctx, grad_out):
         (grad,) = ctx.saved_tensors
         return grad * grad_out, None, None
@@ -254,6 +256,7 @@ class _TripletMean(torch.autograd.Function):
         return (total / count).to(dist.dtype)
 
     @staticmethod
+    @once_differentiable  # the saved weights are constants: no silent wrong 2nd derivative
     def backward(ctx, grad):
         order, p_idx, lo, hi, count = ctx.saved_tensors
         n = order.shape[0]
@@ -395,6 +398,7 @@ class _MultiSimilarity(torch.autograd.Function):
         return per_anchor.sum() / n
 
     @staticmethod
+    @once_differentiable  # the saved weights are constants: no silent wrong 2nd derivative
     def backward(ctx, grad):
         (weights,) = ctx.saved_tensors
         return weights * (grad / weights.shape[0]), None, None
