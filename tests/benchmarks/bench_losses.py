@@ -94,6 +94,9 @@ def cases(batch: int, dim: int, classes: int):
     }
 
 
+CASE_FILTER: list[str] = []  # --cases: keep the cases whose name contains one of these
+
+
 def functions(batch: int, dim: int) -> tuple[dict, int]:
     classes = 128 if batch >= 2048 else max(batch // 4, 1)
     g = torch.Generator().manual_seed(0)
@@ -101,6 +104,8 @@ def functions(batch: int, dim: int) -> tuple[dict, int]:
     y = torch.arange(batch) % classes
     fns = {}
     for name, (ours, theirs) in cases(batch, dim, classes).items():
+        if CASE_FILTER and not any(part in name for part in CASE_FILTER):
+            continue
         fns[f"{name}|lib"] = step(ours, x, y)
         if theirs is not None:
             fns[f"{name}|PML"] = step(theirs, x, y)
@@ -132,7 +137,7 @@ def measure(batch: int, dim: int, repeats: int, warmup: int = 2) -> dict:
             for _ in range(number[key]):
                 fn()
             times[key].append((time.perf_counter() - start) / number[key])
-    peak = run_with_mmap_threshold(__file__, ["--memory-only", f"{batch}x{dim}"])
+    peak = run_with_mmap_threshold(__file__, ["--memory-only", f"{batch}x{dim}", "--cases", *CASE_FILTER])
     return {"batch": batch, "dim": dim, "classes": classes,
             "ms": {key: 1e3 * statistics.median(t) for key, t in times.items()},
             "peak_mib": peak if peak is not None else {key: None for key in fns}}
@@ -195,8 +200,10 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="losses", help="name of the figure and JSON under figures/benchmarks/")
     parser.add_argument("--no-save", action="store_true", help="print only")
+    parser.add_argument("--cases", nargs="*", default=[], help="only the cases whose name contains one of these")
     parser.add_argument("--memory-only", metavar="BxD", help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args(argv)
+    CASE_FILTER[:] = args.cases
     torch.set_num_threads(args.threads)
     if args.memory_only:
         batch, dim = (int(v) for v in args.memory_only.split("x"))
