@@ -51,6 +51,12 @@ class PairwiseDistance:
                 )
             if y.dtype != x.dtype:
                 raise ValueError(f"x and y must have the same dtype, got {x.dtype} and {y.dtype}")
+        return self._checked_call(x, y)
+
+    def _checked_call(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """``self(x, y)`` on inputs the caller has already checked (a loss checks its embeddings once;
+        the finiteness check is a few passes over the whole (n, d) matrix)."""
+        same = y is None
         if self.normalize:
             x = F.normalize(x, dim=1)
             y = x if same else F.normalize(y, dim=1)

@@ -53,7 +53,7 @@ class PairLoss(nn.Module):
         check_labels(labels, embeddings.shape[0])
         if embeddings.dtype in (torch.float16, torch.bfloat16):
             embeddings = embeddings.float()
-        return self.from_matrix(self.distance(embeddings), labels)
+        return self.from_matrix(self.distance._checked_call(embeddings), labels)  # checked above
 
     def from_matrix(self, mat: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
