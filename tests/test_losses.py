@@ -6,11 +6,14 @@ Adapters (how each PML object is configured to compute the same quantity as ours
   == ours with defaults (on batches without near-duplicate positives, see test_near_duplicates).
 - ContrastiveLoss(pos_margin=0, neg_margin=1) with its default LpDistance (normalises)
   == ours with EuclideanDistance(normalize=True).
-- TripletMarginLoss(margin=0.2, distance=LpDistance(power=2)) [+ TripletMarginMiner(0.2, "semihard")]
-  == ours with SquaredEuclideanDistance(normalize=True), mining "all" / "semihard".
+- TripletMarginLoss(margin=0.2, distance=LpDistance(power=2)) [+ TripletMarginMiner(0.2, "semihard" / "hard")]
+  == ours with SquaredEuclideanDistance(normalize=True), mining "all" / "semihard" / "hard" (values and gradients).
 """
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -175,6 +178,55 @@ def test_contrastive_matches_pml():
         assert ours(x, y).item() == pytest.approx(pml(x, y).item(), abs=1e-5)
 
 
+def plain_contrastive(mat, y, loss):
+    """The definition with whole-matrix masks (autograd does the gradient)."""
+    from mlcompanion.losses.pair import masked_mean
+    from mlcompanion.miners import pair_masks
+    pos, neg = pair_masks(y)
+    if loss.distance.is_similarity:
+        l_pos, l_neg = torch.relu(loss.pos_margin - mat), torch.relu(mat - loss.neg_margin)
+    else:
+        l_pos, l_neg = torch.relu(mat - loss.pos_margin), torch.relu(loss.neg_margin - mat)
+    l_pos, l_neg = l_pos.pow(loss.power), l_neg.pow(loss.power)
+    return masked_mean(l_pos, pos, loss.reduction) + masked_mean(l_neg, neg, loss.reduction)
+
+
+@pytest.mark.parametrize("power", [1.0, 2.0, 1.5])
+@pytest.mark.parametrize("reduction", ["mean_nonzero", "mean"])
+@pytest.mark.parametrize("distance,margins", [(EuclideanDistance(normalize=True), (0.1, 1.0)),
+                                              (CosineSimilarity(), (0.9, 0.3))], ids=["euclidean", "cosine"])
+def test_contrastive_blocked_equals_definition(power, reduction, distance, margins, monkeypatch):
+    import mlcompanion.losses.pair as pair
+    monkeypatch.setattr(pair, "_BLOCK_ENTRIES", 64)  # several row blocks even at n = 40
+    loss = ContrastiveLoss(*margins, distance=distance, power=power, reduction=reduction)
+    for seed in range(5):
+        x, y = random_batch(seed, n=40, d=4, classes=6, dtype=torch.float64)
+        mat = distance(x).detach()
+        m1, m2 = mat.clone().requires_grad_(True), mat.clone().requires_grad_(True)
+        value, expected = loss.from_matrix(m1, y), plain_contrastive(m2, y, loss)
+        assert value.item() == pytest.approx(expected.item(), abs=1e-12)
+        value.backward()
+        expected.backward()
+        torch.testing.assert_close(m1.grad, m2.grad, atol=1e-14, rtol=1e-10)
+
+
+def test_ms_blocked_equals_unblocked(monkeypatch):
+    import mlcompanion.losses.pair as pair
+    for mining in (True, False):
+        loss = MultiSimilarityLoss(mining=mining)
+        x, y = random_batch(11, n=50, d=8, classes=7, dtype=torch.float64)
+        sim = CosineSimilarity()(x).detach()
+        s1, s2 = sim.clone().requires_grad_(True), sim.clone().requires_grad_(True)
+        whole = loss.from_matrix(s1, y)
+        monkeypatch.setattr(pair, "_BLOCK_ENTRIES", 100)  # 2 rows per block
+        blocked = loss.from_matrix(s2, y)
+        monkeypatch.undo()
+        assert blocked.item() == pytest.approx(whole.item(), abs=1e-13) and whole.item() > 0
+        whole.backward()
+        blocked.backward()
+        torch.testing.assert_close(s1.grad, s2.grad, atol=1e-15, rtol=1e-12)
+
+
 def test_contrastive_cosine_form_hand_case():
     # Two positives at cos 0.8, one negative pair at cos 0.6 with lambda 0.5: l+ = 0.2, l- = 0.1.
     x = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.6, -0.8]], dtype=torch.float64)
@@ -184,16 +236,126 @@ def test_contrastive_cosine_form_hand_case():
     assert loss(x, y).item() == pytest.approx(0.2 + 0.05, abs=1e-12)
 
 
-@pytest.mark.parametrize("mining", ["all", "semihard"])
+@pytest.mark.parametrize("mining", ["all", "semihard", "hard"])
 def test_triplet_matches_pml(mining):
     dist = pml_distances.LpDistance(power=2)
     pml = pml_losses.TripletMarginLoss(margin=0.2, distance=dist)
-    miner = pml_miners.TripletMarginMiner(margin=0.2, type_of_triplets="semihard", distance=dist)
+    miner = pml_miners.TripletMarginMiner(margin=0.2, type_of_triplets=mining, distance=dist)
     ours = TripletMarginLoss(0.2, mining=mining, distance=SquaredEuclideanDistance(normalize=True))
     for seed in range(20):
         x, y = random_batch(seed, n=24, classes=6)
-        expected = pml(x, y, miner(x, y)) if mining == "semihard" else pml(x, y)
-        assert ours(x, y).item() == pytest.approx(expected.item(), abs=1e-5), seed
+        x_ours, x_pml = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+        expected = pml(x_pml, y) if mining == "all" else pml(x_pml, y, miner(x_pml, y))
+        value = ours(x_ours, y)
+        assert value.item() == pytest.approx(expected.item(), abs=1e-5), seed
+        value.backward()
+        expected.backward()
+        torch.testing.assert_close(x_ours.grad, x_pml.grad, atol=1e-5, rtol=1e-4, msg=f"seed {seed}")
+
+
+def dense_triplet_reference(mat, y, distance, margin, mining, reduction):
+    """The definition, written out over the (n, n, n) triplet tensor (small n only)."""
+    same = y.unsqueeze(0) == y.unsqueeze(1)
+    pos = same & ~torch.eye(len(y), dtype=torch.bool)
+    valid = pos.unsqueeze(2) & ~same.unsqueeze(1)
+    d_ap, d_an = mat.unsqueeze(2), mat.unsqueeze(1)
+    sign = -1.0 if distance.is_similarity else 1.0
+    gap = sign * (d_an - d_ap)
+    if mining == "semihard":
+        valid = valid & (gap > 0) & (gap <= margin)
+    elif mining == "hard":
+        valid = valid & (gap <= 0)
+    violation = torch.relu(sign * (d_ap - d_an) + margin)
+    if reduction == "mean_nonzero":
+        valid = valid & (violation > 0)
+    return (violation * valid).sum() / valid.sum().clamp_min(1)
+
+
+@pytest.mark.parametrize("mining", ["all", "semihard", "hard"])
+@pytest.mark.parametrize("reduction", ["mean_nonzero", "mean"])
+@pytest.mark.parametrize("distance", [SquaredEuclideanDistance(normalize=True), EuclideanDistance(), CosineSimilarity()],
+                         ids=lambda d: type(d).__name__)
+def test_triplet_equals_dense_definition(mining, reduction, distance):
+    """Values and gradients of the sorted, O(n^2)-memory loss equal the (n, n, n) definition."""
+    for seed, (n, margin) in enumerate([(6, 0.2), (24, 0.2), (40, 0.0), (64, 1.0), (33, 0.5)]):
+        for dtype, tol in ((torch.float32, 2e-6), (torch.float64, 1e-12)):
+            x, y = random_batch(seed, n=n, d=6, classes=5, dtype=dtype)
+            loss = TripletMarginLoss(margin, mining=mining, distance=distance, reduction=reduction)
+            x_ours, x_ref = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+            value = loss(x_ours, y)
+            expected = dense_triplet_reference(distance(x_ref), y, distance, margin, mining, reduction)
+            assert value.item() == pytest.approx(expected.item(), abs=tol), (seed, dtype)
+            value.backward()
+            expected.backward()
+            torch.testing.assert_close(x_ours.grad, x_ref.grad, atol=tol * 10, rtol=1e-5)
+
+
+def test_triplet_ties_on_the_margin_counted_as_defined():
+    # Distances on a grid of exact binary fractions: many triplets sit exactly on gap == margin and
+    # on gap == 0, where the mining rule and the non-zero count must follow the definition.
+    mat = torch.tensor([[0, 1, 1.5, 1.25, 1, 2], [1, 0, 1.25, 1, 2, 1.5], [1.5, 1.25, 0, 0.5, 1, 1],
+                        [1.25, 1, 0.5, 0, 1.5, 1.25], [1, 2, 1, 1.5, 0, 0.25], [2, 1.5, 1, 1.25, 0.25, 0]],
+                       dtype=torch.float64)
+    y = torch.tensor([0, 0, 1, 1, 2, 2])
+    dist = SquaredEuclideanDistance()
+    for mining in ("all", "semihard", "hard"):
+        for reduction in ("mean_nonzero", "mean"):
+            for margin in (0.0, 0.25, 0.5):
+                loss = TripletMarginLoss(margin, mining=mining, distance=dist, reduction=reduction)
+                m1, m2 = mat.clone().requires_grad_(True), mat.clone().requires_grad_(True)
+                value = loss.from_matrix(m1, y)
+                expected = dense_triplet_reference(m2, y, dist, margin, mining, reduction)
+                assert value.item() == expected.item(), (mining, reduction, margin)
+                value.backward()
+                expected.backward()
+                torch.testing.assert_close(m1.grad, m2.grad, atol=1e-15, rtol=0)
+
+
+_BIG_TRIPLET_SCRIPT = """
+import resource, sys, torch
+from mlcompanion.distances import SquaredEuclideanDistance
+from mlcompanion.losses import TripletMarginLoss
+vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (vm + 2 * 2**30, resource.RLIM_INFINITY))  # 2 GiB more at most
+x, y = torch.load(sys.argv[1])
+x.requires_grad_(True)
+loss = TripletMarginLoss(0.2, mining=sys.argv[3], distance=SquaredEuclideanDistance(normalize=True))
+value = loss(x, y)
+value.backward()
+torch.save((value.detach(), x.grad), sys.argv[2])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="address-space limit via /proc and RLIMIT_AS")
+@pytest.mark.parametrize("mining", ["all", "semihard"])
+def test_triplet_batch_1024_in_bounded_memory(tmp_path, mining):
+    """n = 1024: the (n, n, n) float tensor alone is 4 GiB; here the loss must fit in 2 GiB of address
+    space beyond the interpreter's, and equal a per-anchor loop (float64 reference)."""
+    x, y = random_batch(7, n=1024, d=32, classes=64)
+    torch.save((x, y), tmp_path / "in.pt")
+    subprocess.run([sys.executable, "-c", _BIG_TRIPLET_SCRIPT, str(tmp_path / "in.pt"), str(tmp_path / "out.pt"),
+                    mining], check=True, cwd=Path(__file__).resolve().parents[1])
+    value, grad = torch.load(tmp_path / "out.pt")
+
+    ref_x = x.double().requires_grad_(True)
+    d = SquaredEuclideanDistance(normalize=True)(ref_x)
+    total, count = 0.0, 0
+    for a in range(len(y)):
+        pos = (y == y[a]) & (torch.arange(len(y)) != a)
+        neg = y != y[a]
+        d_ap, d_an = d[a, pos].unsqueeze(1), d[a, neg].unsqueeze(0)
+        violation = d_ap - d_an + 0.2
+        keep = violation > 0
+        if mining == "semihard":
+            keep = keep & (d_an - d_ap > 0) & (d_an - d_ap <= 0.2)
+        total = total + (violation * keep).sum()
+        count += int(keep.sum())
+    expected = total / count
+    expected.backward()
+    assert value.item() == pytest.approx(expected.item(), abs=1e-6)
+    # float32 against float64: a triplet within rounding of a boundary may be mined by one only
+    scale = ref_x.grad.abs().max().item()
+    torch.testing.assert_close(grad.double(), ref_x.grad, atol=1e-3 * scale, rtol=1e-4)
 
 
 def test_triplet_with_similarity_hand_case():

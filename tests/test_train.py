@@ -51,6 +51,29 @@ def test_training_is_deterministic(small_glyphs):
     assert r3.losses != r1.losses
 
 
+def test_uninitialized_fill_off_in_the_step_changes_nothing(small_glyphs, monkeypatch):
+    """The trainer skips torch's NaN fill of fresh tensors inside the step (mlcompanion.train
+    ._without_uninitialized_fill): same losses and weights, bit for bit, as with the fill; the
+    setting is restored afterwards and the callback sees it as it was."""
+    import contextlib
+
+    import mlcompanion.train as train
+
+    seen = []
+    m1, r1 = _train(small_glyphs, 5)
+    assert torch.utils.deterministic.fill_uninitialized_memory  # make_deterministic turned it on; restored
+    monkeypatch.setattr(train, "_without_uninitialized_fill", contextlib.nullcontext)
+    m2, r2 = _train(small_glyphs, 5)
+    assert r1.losses == r2.losses
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+    monkeypatch.undo()
+    train_set, labels, _ = small_glyphs
+    cfg = TrainConfig(iterations=2, classes_per_batch=4, samples_per_class=4, progress=False)
+    train_embedding(_model(), MultiSimilarityLoss(), train_set, labels, cfg,
+                    on_step=lambda *a: seen.append(torch.utils.deterministic.fill_uninitialized_memory))
+    assert seen == [True, True]
+
+
 def test_evaluate_and_callbacks(small_glyphs):
     train_set, labels, test_set = small_glyphs
     make_deterministic(0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -153,6 +154,26 @@ def train_classifier(
     return _optimise(model, loss_fn, dataset, sampler, cfg, seed, batch_transform, on_step, desc)
 
 
+@contextmanager
+def _without_uninitialized_fill():
+    """Inside the training step only: torch does not fill fresh tensors with NaN first.
+
+    ``torch.use_deterministic_algorithms(True)`` (``mlcompanion.repro.make_deterministic``) also turns on
+    ``torch.utils.deterministic.fill_uninitialized_memory``: every uninitialised allocation is
+    written with NaN before the kernel overwrites it, a guard against kernels that read memory they
+    never wrote. No torch kernel of a training step does; the fill only costs time (measured: about
+    a fifth of the ci SmallConvNet step, every activation and gradient of the first block written
+    twice). The step's results are bit-for-bit the same with and without it (tests/test_train.py);
+    the setting is restored afterwards, and the user's callbacks run with it as it was.
+    """
+    previous = torch.utils.deterministic.fill_uninitialized_memory
+    torch.utils.deterministic.fill_uninitialized_memory = False
+    try:
+        yield
+    finally:
+        torch.utils.deterministic.fill_uninitialized_memory = previous
+
+
 def _optimise(model, loss_fn, dataset, sampler, cfg, seed, batch_transform, on_step, desc) -> TrainResult:
     device = torch.device(cfg.device)
     model.to(device).train()
@@ -171,21 +192,22 @@ def _optimise(model, loss_fn, dataset, sampler, cfg, seed, batch_transform, on_s
                mininterval=1.0, ascii=True, leave=False)
     for step, (x, y) in enumerate(bar):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        if batch_transform is not None:
-            x = batch_transform(x, generator)
-        if hasattr(loss_fn, "batch_loss"):
-            loss, outputs = loss_fn.batch_loss(model, x, y)
-        else:
-            outputs = model(x)
-            loss = loss_fn(outputs, y)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{desc}: loss became {loss.item()} at iteration {step}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip_value is not None:
-            torch.nn.utils.clip_grad_value_(model.parameters(), cfg.grad_clip_value)
-            torch.nn.utils.clip_grad_value_(loss_fn.parameters(), cfg.grad_clip_value)
-        optimizer.step()
+        with _without_uninitialized_fill():
+            if batch_transform is not None:
+                x = batch_transform(x, generator)
+            if hasattr(loss_fn, "batch_loss"):
+                loss, outputs = loss_fn.batch_loss(model, x, y)
+            else:
+                outputs = model(x)
+                loss = loss_fn(outputs, y)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{desc}: loss became {loss.item()} at iteration {step}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip_value is not None:
+                torch.nn.utils.clip_grad_value_(model.parameters(), cfg.grad_clip_value)
+                torch.nn.utils.clip_grad_value_(loss_fn.parameters(), cfg.grad_clip_value)
+            optimizer.step()
         scheduler.step()
         result.losses.append(loss.item())
         if on_step is not None:

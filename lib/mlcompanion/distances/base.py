@@ -51,6 +51,12 @@ class PairwiseDistance:
                 )
             if y.dtype != x.dtype:
                 raise ValueError(f"x and y must have the same dtype, got {x.dtype} and {y.dtype}")
+        return self._checked_call(x, y)
+
+    def _checked_call(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """``self(x, y)`` on inputs the caller has already checked (a loss checks its embeddings once;
+        the finiteness check is a few passes over the whole (n, d) matrix)."""
+        same = y is None
         if self.normalize:
             x = F.normalize(x, dim=1)
             y = x if same else F.normalize(y, dim=1)
@@ -79,11 +85,73 @@ class PairwiseDistance:
 def _squared_euclidean(x: torch.Tensor, y: torch.Tensor, same: bool) -> torch.Tensor:
     # ||x||^2 + ||y||^2 - 2 x.y: one matmul, no (n, m, d) tensor. Rounding can make it slightly
     # negative, and the diagonal of a batch against itself is not exactly 0, so fix both.
-    sq = (x * x).sum(1, keepdim=True) + (y * y).sum(1).unsqueeze(0) - 2.0 * (x @ y.T)
-    sq = sq.clamp_min(0.0)
     if same:
-        sq = sq * (1.0 - torch.eye(x.shape[0], dtype=x.dtype, device=x.device))
-    return sq
+        return _SelfSquaredEuclidean.apply(x, False)
+    sq = (x * x).sum(1, keepdim=True) + (y * y).sum(1).unsqueeze(0) - 2.0 * (x @ y.T)
+    return sq.clamp_min(0.0)
+
+
+# A batch against itself: the (n, n) matrix and its backward in as few passes over n^2 entries as
+# possible (the pair losses' floor is this matmul). Forward: one matmul, then in-place updates.
+# Backward: the incoming gradient G is symmetrised first, so the gradient of x x^T costs ONE matmul
+# ((G + G^T) x) instead of the two (G x + G^T x) of autograd's matmul rule. The values are those
+# of the plain formulas above; only the backward's rounding differs (sums in another order).
+
+
+class _SelfGram(torch.autograd.Function):
+    """s = x x^T with its diagonal set to ``diag`` (None: left as computed, gradient kept)."""
+
+    @staticmethod
+    def forward(ctx, x, diag):
+        ctx.save_for_backward(x)
+        ctx.diag = diag
+        s = x @ x.T
+        if diag is not None:
+            s.diagonal().fill_(diag)
+        return s
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        g = grad + grad.T
+        if ctx.diag is not None:
+            g.diagonal().zero_()
+        return g @ x, None
+
+
+class _SelfSquaredEuclidean(torch.autograd.Function):
+    """d_ij = max(||x_i||^2 + ||x_j||^2 - 2 x_i.x_j, 0) with d_ii = 0 (``root``: its square root,
+    with gradient 0 where d = 0, as ``EuclideanDistance``)."""
+
+    @staticmethod
+    def forward(ctx, x, root):
+        sq_norm = (x * x).sum(1)
+        # the same roundings as the general formula: (n_i + n_j) - 2 x_i.x_j
+        d = (x @ x.T).mul_(-2.0).add_(sq_norm.unsqueeze(1) + sq_norm.unsqueeze(0))
+        clipped = d < 0  # clamp_min(0): no gradient through the clipped entries
+        d.clamp_min_(0.0)
+        d.diagonal().zero_()
+        if root:
+            d.sqrt_()
+            ctx.save_for_backward(x, clipped, d)
+        else:
+            ctx.save_for_backward(x, clipped)
+        ctx.root = root
+        return d
+
+    @staticmethod
+    def backward(ctx, grad):
+        if ctx.root:
+            x, clipped, d = ctx.saved_tensors
+            # d sqrt(q) / dq = 1 / (2 sqrt(q)), and 0 where q = 0 (the safe sqrt of EuclideanDistance)
+            positive = d > 0
+            grad = torch.where(positive, grad / torch.where(positive, d, torch.ones_like(d)), 0.0) * 0.5
+        else:
+            x, clipped = ctx.saved_tensors
+        h = grad.masked_fill(clipped, 0.0)
+        h.diagonal().zero_()
+        g = h + h.T
+        return 2.0 * (g.sum(1, keepdim=True) * x - g @ x), None
 
 
 class SquaredEuclideanDistance(PairwiseDistance):
@@ -101,6 +169,8 @@ class EuclideanDistance(PairwiseDistance):
     name = "euclidean"
 
     def _compute(self, x, y, same):
+        if same:
+            return _SelfSquaredEuclidean.apply(x, True)
         sq = _squared_euclidean(x, y, same)
         positive = sq > 0
         safe = torch.where(positive, sq, torch.ones_like(sq))
@@ -119,11 +189,9 @@ class CosineSimilarity(PairwiseDistance):
         super().__init__(normalize=True)
 
     def _compute(self, x, y, same):
-        s = x @ y.T
         if same:
-            eye = torch.eye(x.shape[0], dtype=torch.bool, device=x.device)
-            s = torch.where(eye, torch.ones_like(s), s)
-        return s
+            return _SelfGram.apply(x, 1.0)
+        return x @ y.T
 
 
 class DotProductSimilarity(PairwiseDistance):
@@ -133,4 +201,4 @@ class DotProductSimilarity(PairwiseDistance):
     name = "dot product"
 
     def _compute(self, x, y, same):
-        return x @ y.T
+        return _SelfGram.apply(x, None) if same else x @ y.T

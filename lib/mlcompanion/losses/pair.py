@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from ..distances import CosineSimilarity, EuclideanDistance, PairwiseDistance, SquaredEuclideanDistance
 from ..miners import _check_square, multi_similarity_mine, pair_masks, triplet_mask
@@ -24,6 +25,10 @@ from ..validation import check_embeddings, check_labels, check_positive
 __all__ = ["PairLoss", "ContrastiveLoss", "TripletMarginLoss", "MultiSimilarityLoss", "BinomialDevianceLoss"]
 
 _REDUCTIONS = ("mean_nonzero", "mean")
+
+# Row blocks of about this many entries: every element-wise step of a block then runs in the core's
+# cache instead of streaming (n, n) temporaries through memory (at n = 2048 that halves their cost).
+_BLOCK_ENTRIES = 1 << 17
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -48,7 +53,7 @@ class PairLoss(nn.Module):
         check_labels(labels, embeddings.shape[0])
         if embeddings.dtype in (torch.float16, torch.bfloat16):
             embeddings = embeddings.float()
-        return self.from_matrix(self.distance(embeddings), labels)
+        return self.from_matrix(self.distance._checked_call(embeddings), labels)  # checked above
 
     def from_matrix(self, mat: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
@@ -92,14 +97,56 @@ class ContrastiveLoss(PairLoss):
 
     def from_matrix(self, mat, labels):
         mat = self._prepare(mat, labels)
-        pos, neg = pair_masks(labels)
-        if self.distance.is_similarity:
-            l_pos, l_neg = F.relu(self.pos_margin - mat), F.relu(mat - self.neg_margin)
-        else:
-            l_pos, l_neg = F.relu(mat - self.pos_margin), F.relu(self.neg_margin - mat)
-        if self.power != 1.0:
-            l_pos, l_neg = l_pos.pow(self.power), l_neg.pow(self.power)
-        return masked_mean(l_pos, pos, self.reduction) + masked_mean(l_neg, neg, self.reduction)
+        return _Contrastive.apply(mat, labels, self)
+
+
+class _Contrastive(torch.autograd.Function):
+    """The contrastive loss from the pairwise matrix, one block of anchors at a time (see
+    ``_BLOCK_ENTRIES``), with its gradient written out: dL/dd_ij = +-power * l_ij^(power - 1) / count
+    on the pairs with l_ij > 0 (the sign of the margin term), 0 elsewhere."""
+
+    @staticmethod
+    def forward(ctx, mat, labels, loss):
+        n = mat.shape[0]
+        grad = torch.empty_like(mat)
+        totals = [0.0, 0.0]  # block sums (in the matrix's dtype) added in double precision
+        counts = [0, 0]
+        # l+ = [sign (d - m_pos)]_+ , l- = [sign (m_neg - d)]_+ ; sign = -1 for a similarity
+        sign = -1.0 if loss.distance.is_similarity else 1.0
+        rows = max(1, _BLOCK_ENTRIES // max(n, 1))
+        blocks = []
+        for start in range(0, n, rows):
+            m = mat[start:start + rows]
+            same = labels[start:start + rows].unsqueeze(1) == labels.unsqueeze(0)
+            pos = same.clone()
+            pos.diagonal(offset=start).fill_(False)
+            g = grad[start:start + rows]
+            for kind, (mask, hinge) in enumerate(((pos, (m - loss.pos_margin) * sign), (~same, (loss.neg_margin - m) * sign))):
+                hinge.clamp_min_(0.0)
+                value = hinge.pow(loss.power) if loss.power != 1.0 else hinge
+                counted = mask & (value > 0) if loss.reduction == "mean_nonzero" else mask
+                totals[kind] += float(value.masked_fill(~mask, 0.0).sum())
+                counts[kind] += int(counted.sum())
+                # d l / d m on the pairs of this kind with l > 0 (relu and pow have gradient 0 at 0)
+                slope = hinge.pow(loss.power - 1.0).mul_(loss.power) if loss.power != 1.0 else torch.ones_like(hinge)
+                slope.masked_fill_(~(mask & (value > 0)), 0.0).mul_(sign if kind == 0 else -sign)
+                if kind == 0:
+                    g.copy_(slope)
+                else:
+                    g.add_(slope)
+            blocks.append((start, pos))
+        counts = [max(c, 1) for c in counts]
+        for start, pos in blocks:  # each kind divided by its own count
+            g = grad[start:start + pos.shape[0]]
+            g.mul_(torch.full_like(g, 1.0 / counts[1]).masked_fill_(pos, 1.0 / counts[0]))
+        ctx.save_for_backward(grad)
+        return mat.new_tensor(totals[0] / counts[0] + totals[1] / counts[1])
+
+    @staticmethod
+    @once_differentiable  # the saved weights are constants: no silent wrong 2nd derivative
+    def backward(ctx, grad_out):
+        (grad,) = ctx.saved_tensors
+        return grad * grad_out, None, None
 
 
 class TripletMarginLoss(PairLoss):
@@ -111,7 +158,12 @@ class TripletMarginLoss(PairLoss):
 
     Defaults follow FaceNet: squared Euclidean distance on L2-normalised embeddings, margin 0.2.
     pytorch-metric-learning's TripletMarginLoss defaults to Euclidean distance and margin 0.05.
-    Memory: the (n, n, n) triplet tensor is n^3 floats (batch 256: 64 MiB).
+
+    Computed without any (n, n, n) tensor (``_TripletMean``): time O(n^2 log n), memory
+    O(n^2). Every mining rule keeps, for an anchor a and a positive p, the negatives whose d(a, n)
+    lies in an interval set by d(a, p) and the margin, and the loss is linear in d(a, n) there; so
+    with each anchor's negative distances sorted once and their prefix sums, the sum and the count
+    over (a, p) are two binary searches. Batch 2048 needs a few (n, n) matrices, not 32 GiB.
     """
 
     def __init__(
@@ -131,9 +183,112 @@ class TripletMarginLoss(PairLoss):
 
     def from_matrix(self, mat, labels):
         mat = self._prepare(mat, labels)
-        mask = triplet_mask(mat.detach(), labels, self.distance, self.margin, self.mining)
-        violation = F.relu(self.distance.margin_violation(mat.unsqueeze(2), mat.unsqueeze(1), self.margin))
-        return masked_mean(violation, mask, self.reduction)
+        # Work with "smaller = closer" values: a similarity s becomes -s (negation is exact).
+        dist = -mat if self.distance.is_similarity else mat
+        pos, neg = pair_masks(labels)
+        return _TripletMean.apply(dist, pos, neg, self.margin, self.mining, self.reduction)
+
+
+class _TripletMean(torch.autograd.Function):
+    """Mean of [d_ap - d_an + margin]_+ over the mined triplets (see TripletMarginLoss), from the
+    (n, n) distance matrix, with its gradient in closed form: +1 per counted triplet on d_ap, -1
+    on d_an, divided by the number of triplets averaged.
+
+    For anchor a and positive p, with c = d_ap + margin, the triplets kept are the negatives n with
+      all:       any d_an                (violation > 0 iff d_an < c)
+      semihard:  d_ap < d_an <= c        (FaceNet eq. 4; violation > 0 iff d_an < c)
+      hard:      d_an <= d_ap            (violation > 0 iff d_an < c)
+    i.e. d_an in an interval of the anchor's sorted negative distances, and the violation c - d_an
+    is > 0 on the part [lo, hi) of it below c. Summed over that part: k c - (P[hi] - P[lo]), with
+    P the prefix sums of the sorted distances (in float64, so the differences keep their digits at
+    n in the thousands) and k = hi - lo.
+
+    The boundaries are decided by the very float expressions of the (n, n, n) definition
+    (``d_an - d_ap <= margin``, ``(d_ap - d_an) + margin > 0``), not by ``d_an <= d_ap + margin``,
+    which rounds differently: each expression is monotone in d_an, so its set is still a prefix of
+    the sorted negatives; a binary search on the rounded threshold lands within a step or two of
+    its end and ``_snap`` moves it there.
+    """
+
+    @staticmethod
+    def forward(ctx, dist, pos, neg, margin, mining, reduction):
+        n = dist.shape[0]
+        key, order = dist.masked_fill(~neg, float("inf")).sort(dim=1)  # each anchor's negatives first
+        # prefix[a, j] = sum of the j + 1 smallest negative distances of a (inf past its negatives,
+        # never read: no index below exceeds the anchor's number of negatives)
+        prefix = key.cumsum(1, dtype=torch.float64)
+
+        # The positives of each anchor, packed to the left of an (n, P) matrix (P = most positives of
+        # an anchor), so that the searches run over the positive pairs only, not over all n^2 pairs.
+        counts = pos.sum(1)
+        width = int(counts.max()) if n else 0
+        rows, cols = pos.nonzero(as_tuple=True)
+        slots = torch.arange(rows.numel(), device=dist.device) - (counts.cumsum(0) - counts)[rows]
+        p_idx = torch.zeros(n, width, dtype=torch.long, device=dist.device)
+        p_idx[rows, slots] = cols
+        valid = torch.zeros(n, width, dtype=torch.bool, device=dist.device)
+        valid[rows, slots] = True
+        d_ap = dist.gather(1, p_idx)
+        c = d_ap + margin
+
+        # first negative with a zero violation: (d_ap - d_an) + margin <= 0
+        below_c = _snap(key, torch.searchsorted(key, c), lambda v: (d_ap - v) + margin > 0)
+        if mining == "all":
+            lo = torch.zeros_like(below_c)
+            hi_mined = neg.sum(1, keepdim=True).expand_as(below_c)
+        elif mining == "semihard":
+            lo = torch.searchsorted(key, d_ap, right=True)  # first d_an > d_ap
+            # first negative past the margin: d_an - d_ap > margin
+            hi_mined = _snap(key, torch.searchsorted(key, c, right=True), lambda v: v - d_ap <= margin)
+            hi_mined = hi_mined.clamp_min(lo)
+        else:  # hard
+            lo = torch.zeros_like(below_c)
+            hi_mined = torch.searchsorted(key, d_ap, right=True)  # first d_an > d_ap
+        hi = torch.minimum(below_c, hi_mined).clamp_min(lo)  # the mined triplets with violation > 0
+        lo, hi = lo.masked_fill(~valid, 0), hi.masked_fill(~valid, 0)
+
+        k = hi - lo
+        dist_sum = _range_sum(prefix, lo, hi)
+        total = (k.double() * (d_ap.double() + margin) - dist_sum).masked_fill(~valid, 0.0).sum()
+        counted = k if reduction == "mean_nonzero" else (hi_mined - lo).masked_fill(~valid, 0)
+        count = counted.sum().clamp_min(1)
+        ctx.save_for_backward(order, p_idx, lo, hi, count)
+        return (total / count).to(dist.dtype)
+
+    @staticmethod
+    @once_differentiable  # the saved weights are constants: no silent wrong 2nd derivative
+    def backward(ctx, grad):
+        order, p_idx, lo, hi, count = ctx.saved_tensors
+        n = order.shape[0]
+        scale = grad / count.to(grad.dtype)
+        # how many counted triplets each sorted negative takes part in: +1 from lo on, -1 from hi on
+        steps = torch.zeros(n, n + 1, dtype=grad.dtype, device=grad.device)
+        steps.scatter_add_(1, lo, torch.ones_like(lo, dtype=grad.dtype))
+        steps.scatter_add_(1, hi, torch.full_like(hi, -1, dtype=grad.dtype))
+        per_negative = steps[:, :n].cumsum(1).mul_(-scale)
+        out = torch.empty(n, n, dtype=grad.dtype, device=grad.device).scatter_(1, order, per_negative)
+        out.scatter_add_(1, p_idx, (hi - lo).to(grad.dtype) * scale)
+        return out, None, None, None, None, None
+
+
+def _range_sum(prefix: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """Sum of the sorted values at positions lo .. hi - 1 of each row, from inclusive prefix sums."""
+    def first(i):  # sum of the first i values
+        return prefix.gather(1, (i - 1).clamp_min(0)).masked_fill(i == 0, 0.0)
+    return first(hi) - first(lo)
+
+
+def _snap(key: torch.Tensor, idx: torch.Tensor, keep) -> torch.Tensor:
+    """Move each index in ``idx`` (rows of ``key`` sorted ascending) to the end of the prefix where
+    ``keep(value)`` holds; ``keep`` is elementwise, true then false along a row, and ``idx`` is
+    already within a few entries of that end."""
+    last = key.shape[1] - 1
+    while True:
+        up = (idx <= last) & keep(key.gather(1, idx.clamp_max(last)))
+        down = (idx > 0) & ~keep(key.gather(1, (idx - 1).clamp_min(0)))
+        if not bool(up.any() or down.any()):
+            return idx
+        idx = idx + up.long() - down.long()
 
 
 class MultiSimilarityLoss(PairLoss):
@@ -195,23 +350,68 @@ class MultiSimilarityLoss(PairLoss):
 
     def from_matrix(self, sim, labels):
         sim = self._prepare(sim, labels)
-        pos, neg = self.select_pairs(sim, labels)
-        pos_term = _log1p_sum_exp(-self.alpha * (sim - self.base), pos) / self.alpha
-        neg_term = _log1p_sum_exp(self.beta * (sim - self.base), neg) / self.beta
-        active = pos.any(1) & neg.any(1)
-        per_anchor = torch.where(active, pos_term + neg_term, torch.zeros_like(pos_term))
-        return per_anchor.sum() / sim.shape[0]
+        return _MultiSimilarity.apply(sim, labels, self)
 
     def extra_repr(self) -> str:
         return (f"alpha={self.alpha}, beta={self.beta}, base={self.base}, eps={self.eps}, "
                 f"mining={self.mining}, dup_thresh={self.dup_thresh}")
 
 
-def _log1p_sum_exp(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Row-wise log(1 + sum_{j in mask} exp(logits_ij)), stable and with zero gradient off the mask."""
-    masked = torch.where(mask, logits, torch.full_like(logits, float("-inf")))
-    zero = torch.zeros_like(logits[:, :1])
-    return torch.logsumexp(torch.cat([zero, masked], dim=1), dim=1)
+class _MultiSimilarity(torch.autograd.Function):
+    """The MS loss from the similarity matrix, one block of anchors at a time, with the gradient of
+    the paper's pair weighting (multi_similarity eq. 12-13) written out:
+
+        dL/dS_ij = (1/m) exp(beta (S_ij - lambda)) / (1 + sum_{k in N_i} exp(beta (S_ik - lambda)))    j in N_i
+                  -(1/m) exp(-alpha (S_ij - lambda)) / (1 + sum_{k in P_i} exp(-alpha (S_ik - lambda)))  j in P_i
+
+    so the backward pass is one multiplication. Mining (eq. 7-8, ``mlcompanion.miners.multi_similarity_mine``)
+    uses the same comparisons as the miner, row by row.
+    """
+
+    @staticmethod
+    def forward(ctx, sim, labels, loss):
+        n = sim.shape[0]
+        weights = torch.empty_like(sim)
+        per_anchor = sim.new_zeros(n)
+        big = torch.finfo(sim.dtype).max
+        rows = max(1, _BLOCK_ENTRIES // max(n, 1))
+        for start in range(0, n, rows):
+            s = sim[start:start + rows]
+            same = labels[start:start + rows].unsqueeze(1) == labels.unsqueeze(0)
+            pos = same.clone()
+            pos.diagonal(offset=start).fill_(False)
+            if loss.dup_thresh is not None:
+                pos &= s < loss.dup_thresh
+            neg = ~same
+            if loss.mining:
+                hardest_pos = s.masked_fill(~pos, big).amin(1, keepdim=True)
+                hardest_neg = s.masked_fill(same, -big).amax(1, keepdim=True)
+                neg &= (s + loss.eps) > hardest_pos
+                pos &= (s - loss.eps) < hardest_neg
+            centred = s - loss.base
+            pos_term, pos_weight = _log1p_sum_exp_and_softmax(centred * -loss.alpha, pos)
+            neg_term, neg_weight = _log1p_sum_exp_and_softmax(centred * loss.beta, neg)
+            active = (pos.any(1) & neg.any(1)).unsqueeze(1)
+            per_anchor[start:start + rows] = (pos_term / loss.alpha + neg_term / loss.beta).masked_fill(~active[:, 0], 0.0)
+            torch.sub(neg_weight, pos_weight, out=weights[start:start + rows]).masked_fill_(~active, 0.0)
+        ctx.save_for_backward(weights)
+        return per_anchor.sum() / n
+
+    @staticmethod
+    @once_differentiable  # the saved weights are constants: no silent wrong 2nd derivative
+    def backward(ctx, grad):
+        (weights,) = ctx.saved_tensors
+        return weights * (grad / weights.shape[0]), None, None
+
+
+def _log1p_sum_exp_and_softmax(logits: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row-wise log(1 + sum_{j in mask} exp(logits_ij)), stable, and its derivative with respect to
+    each logit, exp(logits_ij) / (1 + sum ...) on the mask and 0 off it. Overwrites ``logits``."""
+    masked = logits.masked_fill_(~mask, float("-inf"))
+    top = masked.amax(1, keepdim=True).clamp_min_(0.0)  # the 1 is exp(0): shift by max(0, max logit)
+    exps = masked.sub_(top).exp_()
+    total = exps.sum(1, keepdim=True).add_(torch.exp(-top))
+    return (top + total.log()).squeeze(1), exps.div_(total)
 
 
 class BinomialDevianceLoss(PairLoss):

@@ -80,6 +80,8 @@ class NormalizedSoftmaxLoss(nn.Module):
     @property
     def W(self) -> torch.Tensor:
         """The class weights in use (C, d), before normalisation."""
+        if self.weight_lr_multiplier == 1.0:  # x * 1 == x: skip a (C, d) multiply per call
+            return self.weight
         return self.weight * self.weight_lr_multiplier
 
     @torch.no_grad()
@@ -110,7 +112,9 @@ class NormalizedSoftmaxLoss(nn.Module):
 
     def cosines(self, embeddings: torch.Tensor) -> torch.Tensor:
         """cos(z_i, W_k), shape (N, C)."""
-        embeddings = self._validate(embeddings, None)
+        return self._cosines(self._validate(embeddings, None))
+
+    def _cosines(self, embeddings: torch.Tensor) -> torch.Tensor:  # inputs already validated
         W = self.W.to(embeddings.dtype)
         return F.normalize(embeddings, dim=1) @ F.normalize(W, dim=1).t()
 
@@ -120,8 +124,8 @@ class NormalizedSoftmaxLoss(nn.Module):
 
     def per_sample(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The loss of every sample, shape (N,)."""
-        embeddings = self._validate(embeddings, labels)
-        return F.cross_entropy(self.logits(embeddings), labels, reduction="none")
+        embeddings = self._validate(embeddings, labels)  # once (it was checked three times per call)
+        return F.cross_entropy(self._cosines(embeddings) / self.temperature, labels, reduction="none")
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         losses = self.per_sample(embeddings, labels)

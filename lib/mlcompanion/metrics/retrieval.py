@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..distances import CosineSimilarity, PairwiseDistance
 from ..validation import check_embeddings, check_labels
@@ -52,10 +53,18 @@ def knn(
     if not isinstance(block_size, int) or block_size < 1:
         raise ValueError(f"block_size must be a positive int, got {block_size!r}")
     worst = float("-inf") if distance.is_similarity else float("inf")
+    # Validate and (if the distance normalises) L2-normalise both sides once, not once per block:
+    # row-wise normalisation gives the same rows either way, and then every block is one call of
+    # the distance's kernel on ready inputs.
+    if not same:
+        distance(query[:1], reference[:1])  # the distance's own checks (dtype, width)
+    if distance.normalize:
+        query = F.normalize(query, dim=1)
+        reference = query if same else F.normalize(reference, dim=1)
     out = []
     for start in range(0, query.shape[0], block_size):
         block = query[start:start + block_size]
-        scores = distance(block, reference)
+        scores = distance._compute(block, reference, False)
         if same:
             rows = torch.arange(block.shape[0], device=scores.device)
             scores[rows, rows + start] = worst

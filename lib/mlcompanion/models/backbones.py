@@ -96,12 +96,25 @@ class SmallConvNet(nn.Module):
         self.features = nn.Sequential(*blocks)
         self.feature_dim = chans[-1]
         self.fc = nn.Linear(self.feature_dim, embedding_dim)
+        # Speed (same function, same parameters and state_dict keys): the conv weights are stored
+        # channels-last and the images are made channels-last, so every activation is NHWC. On a CPU
+        # that takes oneDNN's direct NHWC kernels for conv, BatchNorm, ReLU and 2x2 max-pooling
+        # instead of NCHW paths with layout reorders; max-pooling alone is >10x faster. The modules and
+        # their order in ``features`` are as they always were; forward_features applies each block's
+        # ReLU after its pooling (the same values and gradients, on a tensor 4x smaller).
+        self.features.to(memory_format=torch.channels_last)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = _check_images(x, self.in_channels)
         if min(x.shape[-2:]) < 8:
             raise ValueError(f"x must be at least 8x8 pixels, got {tuple(x.shape)}")
-        return self.features(x).mean(dim=(2, 3))
+        x = x.contiguous(memory_format=torch.channels_last)
+        for i in range(0, len(self.features), 4):
+            conv, bn, relu, pool = self.features[i:i + 4]
+            # relu(maxpool(z)) == maxpool(relu(z)) exactly (both monotone, no arithmetic), and the
+            # gradients route to the same entries; ReLU then runs on a tensor 4x smaller.
+            x = relu(pool(bn(conv(x))))
+        return x.mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.forward_features(x))
