@@ -462,3 +462,15 @@ def test_bad_hyperparameters():
         TripletMarginLoss(mining="hardest")
     with pytest.raises(ValueError, match="reduction"):
         ContrastiveLoss(reduction="sum")
+
+
+def test_check_finite_fast_path_never_hides_a_bad_entry():
+    """The sum-first shortcut of check_finite: finite entries whose sum overflows pass, any NaN or
+    infinity (also +inf and -inf together, whose sum is NaN) is refused."""
+    from mlcompanion.validation import check_finite
+
+    check_finite(torch.tensor([3e38, 3e38, -1.0]), "x")  # sum overflows to inf, entries finite
+    check_finite(torch.full((4, 4), 6e4, dtype=torch.float16), "x")
+    for bad in ([1.0, float("nan")], [float("inf"), 1.0], [float("inf"), -float("inf")], [3e38, 3e38, float("nan")]):
+        with pytest.raises(ValueError, match="must be finite"):
+            check_finite(torch.tensor(bad), "x")
