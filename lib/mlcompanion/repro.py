@@ -6,7 +6,8 @@ Float results depend on which code path a CPU kernel takes. Measured with
 QEMU's user-mode emulation of an Intel Haswell (AVX2 only) and an AMD EPYC-Milan:
 
 - ATen (torch's own kernels) dispatches by instruction set: with AVX-512 its vectorised softmax,
-  exp/log/tanh, cdist and reductions round differently than with AVX2. ``ATEN_CPU_CAPABILITY=avx2``.
+  exp/log/tanh/sigmoid, pow/erf and sin/cos/atan2 round differently than with AVX2 (4 of the 29
+  fingerprinted ops change when this pin alone is lifted). ``ATEN_CPU_CAPABILITY=avx2``.
 - MKL (matrix products, LAPACK, vector math) picks kernels by instruction set *and vendor*: on an
   AMD CPU it runs its vendor-neutral branch whatever ``MKL_CBWR`` asks for (under ``MKL_CBWR=AVX2``
   the emulated EPYC computes exactly the ``COMPATIBLE`` results). ``MKL_CBWR=COMPATIBLE`` makes every
