@@ -22,7 +22,7 @@ from pathlib import Path
 
 # Each pin changed results on an Intel Xeon with AVX-512 (tools/cpu_fingerprint.py, pinned vs not):
 # ATen (torch's own kernels): the AVX2 kernels exist on every x86-64 CPU since Intel Haswell and
-# AMD Zen; AVX-512 changes the lane width of vectorised reductions and element-wise functions.
+# AMD Zen; AVX-512 changes the rounding of its vectorised softmax and element-wise functions.
 # MKL (torch's BLAS, LAPACK, vector math): CBWR COMPATIBLE is the branch MKL runs on AMD CPUs
 # whatever is asked (measured: under MKL_CBWR=AVX2 an AMD CPU computes the COMPATIBLE results), so it
 # is the one branch Intel and AMD share.
