@@ -30,6 +30,8 @@ def run_arms(
     on_step: dict[str, Callable] | None = None,
     evaluate: Callable[[nn.Module], dict] | None = None,
     keep_models: bool = False,
+    val_set=None,
+    validate: Callable[[nn.Module], float] | None = None,
 ) -> tuple[pd.DataFrame, dict[tuple[str, int], TrainResult]]:
     """Train one model per (arm, seed) from the same initialisation and evaluate it.
 
@@ -39,13 +41,19 @@ def run_arms(
     ``evaluate(model) -> {metric: value}`` replaces the default (retrieval metrics on ``test_set``);
     ``keep_models=True`` keeps each trained model in ``results[(arm, seed)].model``.
 
-    Returns a table with one row per run (``arm``, ``seed``, the metrics, ``train_seconds``) and
-    the ``TrainResult`` of every run, keyed by ``(arm, seed)``.
+    Validation (``cfg.eval_every > 0``): ``val_set`` is a split carved from the *training* classes
+    (``mlcompanion.data.holdout_classes``), scored by R@1; or pass any ``validate(model) -> float``.
+    Each run then stops at its plateau (or at ``cfg.iterations``); its curve is in
+    ``results[(arm, seed)].curve`` (``mlcompanion.verdict.convergence_table`` checks them).
+
+    Returns a table with one row per run (``arm``, ``seed``, the metrics, ``iterations`` run,
+    ``train_seconds``) and the ``TrainResult`` of every run, keyed by ``(arm, seed)``.
     """
     if not arms:
         raise ValueError("arms must name at least one loss")
     if not seeds:
         raise ValueError("seeds must hold at least one seed")
+    validate = _validator(cfg, val_set, validate, lambda m: evaluate_retrieval(m, val_set, ks=(1,), device=cfg.device)["R@1"])
     rows, results = [], {}
     for name, make_loss in arms.items():
         for seed in seeds:
@@ -54,13 +62,15 @@ def run_arms(
             loss = make_loss()
             hook = (on_step or {}).get(name)
             result = train_embedding(model, loss, train_set, train_labels, cfg, seed=int(seed),
-                                     batch_transform=batch_transform, on_step=hook, desc=f"{name} seed {seed}")
+                                     batch_transform=batch_transform, on_step=hook, desc=f"{name} seed {seed}",
+                                     validate=validate)
             if evaluate is None:
                 metrics = evaluate_retrieval(model, test_set, ks=ks, device=cfg.device, with_nmi=with_nmi,
                                              seed=int(seed))
             else:
                 metrics = evaluate(model)
-            rows.append({"arm": name, "seed": int(seed), **metrics, "train_seconds": result.seconds})
+            rows.append({"arm": name, "seed": int(seed), **metrics, "iterations": result.iterations,
+                         "train_seconds": result.seconds})
             result.model = model if keep_models else None
             results[(name, int(seed))] = result
     return pd.DataFrame(rows), results
@@ -76,29 +86,45 @@ def run_classifier_arms(
     batch_transform=None,
     evaluate: Callable[[nn.Module], dict] | None = None,
     keep_models: bool = False,
+    val_set=None,
+    validate: Callable[[nn.Module], float] | None = None,
+    on_step: dict[str, Callable] | None = None,
 ) -> tuple[pd.DataFrame, dict[tuple[str, int], TrainResult]]:
     """Classification counterpart of ``run_arms``: each arm builds its own ``(model, loss)`` pair
     (heads differ between arms), trained with ``train_classifier`` and scored by top-k accuracy on
     ``test_set`` (or by ``evaluate(model)``). Rows hold ``arm``, ``seed``, ``top1`` (...),
     ``train_seconds``; ``keep_models=True`` keeps each model in ``results[(arm, seed)].model``.
+    Validation as in ``run_arms``, ``val_set`` (held-out training items) scored by top-1 accuracy.
     """
     if not arms:
         raise ValueError("arms must name at least one (model, loss) factory")
     if not seeds:
         raise ValueError("seeds must hold at least one seed")
+    validate = _validator(cfg, val_set, validate, lambda m: evaluate_classifier(m, val_set, ks=(1,), device=cfg.device)["top1"])
     rows, results = [], {}
     for name, make_arm in arms.items():
         for seed in seeds:
             make_deterministic(int(seed))
             model, loss = make_arm()
             result = train_classifier(model, loss, train_set, cfg, seed=int(seed), batch_transform=batch_transform,
-                                      desc=f"{name} seed {seed}")
+                                      on_step=(on_step or {}).get(name), desc=f"{name} seed {seed}", validate=validate)
             metrics = evaluate_classifier(model, test_set, ks=ks, device=cfg.device) if evaluate is None \
                 else evaluate(model)
-            rows.append({"arm": name, "seed": int(seed), **metrics, "train_seconds": result.seconds})
+            rows.append({"arm": name, "seed": int(seed), **metrics, "iterations": result.iterations,
+                         "train_seconds": result.seconds})
             result.model = model if keep_models else None
             results[(name, int(seed))] = result
     return pd.DataFrame(rows), results
+
+
+def _validator(cfg: TrainConfig, val_set, validate, default):
+    if val_set is not None and validate is not None:
+        raise ValueError("give val_set or validate, not both")
+    if cfg.eval_every and val_set is None and validate is None:
+        raise ValueError("cfg.eval_every > 0 needs val_set (a split of the training classes) or validate")
+    if validate is not None:
+        return validate
+    return default if val_set is not None else None
 
 
 def summarize_runs(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:

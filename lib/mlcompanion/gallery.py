@@ -14,10 +14,15 @@ import tempfile
 from pathlib import Path
 
 from .plotting import figures_root, run_dir
+from .verdict import VERDICTS as _VERDICT_RULE_VALUES
 
-__all__ = ["VERDICTS", "write_result", "render_gallery", "build_gallery"]
+__all__ = ["VERDICTS", "write_result", "render_gallery", "build_gallery", "paper_row"]
 
-VERDICTS = ("reproduced", "partly reproduced", "not reproduced at this scale")
+VERDICTS = _VERDICT_RULE_VALUES
+# Notebooks not yet moved onto registered criteria (issue 12) may still say this; with criteria,
+# only the four values of the shared rule are accepted.
+LEGACY_VERDICTS = ("not reproduced at this scale",)
+COMPARABLE_AS = ("value", "ordering", "trend")
 
 
 def _round(value, digits: int = 3):
@@ -40,6 +45,23 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def paper_row(quantity: str, *, paper=None, paper_setting: str = "", source: str = "", ours=None,
+              ours_setting: str = "", comparable_as: str = "value") -> dict:
+    """One row of the paper-vs-ours table: the same quantity, the paper's value (with its setting and
+    the kind of source: paper table, official README, abstract, ...) and ours (with our setting).
+    ``comparable_as`` is ``value``, ``ordering`` or ``trend``."""
+    if not isinstance(quantity, str) or not quantity.strip():
+        raise ValueError("quantity must be a non-empty string")
+    if comparable_as not in COMPARABLE_AS:
+        raise ValueError(f"comparable_as must be one of {COMPARABLE_AS}, got {comparable_as!r}")
+    if paper is not None and not source:
+        raise ValueError(f"row {quantity!r}: a paper value needs its source (paper table, official README, ...)")
+    if paper is None and ours is None:
+        raise ValueError(f"row {quantity!r} has neither a paper value nor ours")
+    return {"quantity": quantity, "paper": paper, "paper_setting": paper_setting, "source": source,
+            "ours": ours, "ours_setting": ours_setting, "comparable_as": comparable_as}
+
+
 def write_result(
     slug: str,
     *,
@@ -50,18 +72,33 @@ def write_result(
     ours: dict,
     paper: dict,
     profile: str,
+    criteria=None,
+    convergence: dict | None = None,
+    budget: dict | None = None,
+    rows: list[dict] | None = None,
 ) -> Path:
     """Write ``<figures root>/<slug>/result.json`` (``$COMPANION_RUN_DIR/result.json`` in a paper-profile
     run): the verdict and the key numbers, rounded.
 
     ``verdict`` is one of ``VERDICTS``; ``explanation`` says in one or two sentences why.
     ``ours`` and ``paper`` map a label to a number (or a short string), printed side by side.
+
+    With registered criteria (``mlcompanion.verdict.Criteria``), ``verdict`` must be the one their
+    rule gives, and the record holds every criterion with its values, threshold and outcome;
+    ``convergence`` maps each trained arm to whether it converged (or to a dict with its details),
+    ``budget`` says what was spent (iteration cap, evaluations, seeds, wall time), and ``rows`` are
+    the paper-vs-ours rows (``paper_row``).
     """
-    if verdict not in VERDICTS:
-        raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
+    allowed = VERDICTS if criteria is not None else VERDICTS + LEGACY_VERDICTS
+    if verdict not in allowed:
+        raise ValueError(f"verdict must be one of {allowed}, got {verdict!r}")
+    if criteria is not None and verdict != criteria.verdict():
+        raise ValueError(f"verdict {verdict!r} is not what the registered criteria give ({criteria.verdict()!r})")
     for name, text in (("title", title), ("claim", claim), ("explanation", explanation)):
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"{name} must be a non-empty string")
+    for row in rows or []:
+        paper_row(**row)  # validates
     record = {
         "slug": slug,
         "title": title,
@@ -71,6 +108,10 @@ def write_result(
         "profile": profile,
         "ours": _round(dict(ours)),
         "paper": _round(dict(paper)),
+        "criteria": None if criteria is None else _round(criteria.records(), 4),
+        "convergence": None if convergence is None else _round(dict(convergence), 4),
+        "budget": None if budget is None else _round(dict(budget)),
+        "rows": None if rows is None else _round(list(rows), 4),
     }
     path = run_dir() / "result.json" if run_dir() is not None else figures_root() / slug / "result.json"
     _write_atomic(path, json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
@@ -81,12 +122,42 @@ def _section(record: dict, figure_dir: Path) -> str:
     lines = [f"## {record['title']} (`{record['slug']}`)", ""]
     lines += [f"**Claim.** {record['claim']}", ""]
     lines += [f"**Verdict ({record['profile']} profile): {record['verdict']}.** {record['explanation']}", ""]
+    if record.get("criteria"):
+        lines += ["| criterion | role | paper claims | value | threshold | seeds | outcome |",
+                  "|---|---|---|---|---|---|---|"]
+        for c in record["criteria"]:
+            value = "–" if c["value"] is None else f"{c['value']:g}" + (
+                f" ± {c['stderr']:g}" if c.get("stderr") is not None else "")
+            outcome = c["outcome"] + ("" if c.get("arms_converged", True) else " (arms unconverged)")
+            lines.append(f"| {c['name']} | {c['role']} | {c['claim']} | {value} | {c['direction']} "
+                         f"{c['threshold']:g} (min effect {c['min_effect']:g}) | {c['n_seeds']} | {outcome} |")
+        lines.append("")
+    else:
+        lines += ["*Criteria not yet registered with the shared verdict rule.*", ""]
+    if record.get("convergence"):
+        parts = [f"{arm}: {'converged' if (v if isinstance(v, bool) else v.get('converged')) else 'NOT converged'}"
+                 for arm, v in record["convergence"].items()]
+        lines += ["**Convergence.** " + "; ".join(parts) + ".", ""]
+    if record.get("budget"):
+        lines += ["**Budget.** " + ", ".join(f"{k}: {v}" for k, v in record["budget"].items()) + ".", ""]
+    if record.get("rows"):
+        lines += ["| quantity | paper (setting, source) | ours (setting) | comparable as |", "|---|---|---|---|"]
+        for r in record["rows"]:
+            paper = "–" if r["paper"] is None else f"{r['paper']} ({r['paper_setting']}; {r['source']})"
+            ours = "–" if r["ours"] is None else f"{r['ours']} ({r['ours_setting']})"
+            lines.append(f"| {r['quantity']} | {paper} | {ours} | {r['comparable_as']} |")
+        lines.append("")
+        return _figures(lines, record, figure_dir)
     keys = list(record["paper"]) + [k for k in record["ours"] if k not in record["paper"]]
     if keys:
         lines += ["| quantity | paper | ours |", "|---|---|---|"]
         for k in keys:
             lines.append(f"| {k} | {record['paper'].get(k, '–')} | {record['ours'].get(k, '–')} |")
         lines.append("")
+    return _figures(lines, record, figure_dir)
+
+
+def _figures(lines: list[str], record: dict, figure_dir: Path) -> str:
     for png in sorted(figure_dir.glob("*.png")):
         lines += [f"![{png.stem}]({record['slug']}/{png.name})", ""]
     return "\n".join(lines)

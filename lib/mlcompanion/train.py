@@ -6,6 +6,7 @@ records statistics) is passed in, and everything else is the same for every note
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -43,6 +44,14 @@ class TrainConfig:
     device: str = "cpu"
     num_workers: int = 0
     progress: bool = True
+    # Validation and stopping at a plateau (mlcompanion.verdict.convergence_check): with eval_every > 0
+    # and a ``validate`` callable, the trainer records validation every eval_every iterations and
+    # stops once (after min_iterations, with at least 8 evaluations) the last quarter of the curve
+    # improved on the best value before it by no more than plateau_tol; cfg.iterations is the cap.
+    eval_every: int = 0
+    plateau_tol: float = 0.005
+    min_iterations: int = 0
+    stop_at_plateau: bool = True
 
     def __post_init__(self):
         if not isinstance(self.iterations, int) or self.iterations < 1:
@@ -56,19 +65,31 @@ class TrainConfig:
         check_positive(self.loss_lr_multiplier, "loss_lr_multiplier")
         if self.grad_clip_value is not None:
             check_positive(self.grad_clip_value, "grad_clip_value")
+        for name in ("eval_every", "min_iterations"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"{name} must be an int >= 0, got {v!r}")
+        check_positive(self.plateau_tol, "plateau_tol", allow_zero=True)
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise ValueError(f"optimizer must be 'adam', 'adamw' or 'sgd', got {self.optimizer!r}")
 
 
 @dataclass
 class TrainResult:
-    """Loss of every iteration, training wall time (``on_step`` callbacks excluded), what ``on_step``
-    returned, and (if kept) the model."""
+    """Loss of every iteration, training wall time (``on_step`` callbacks and validation excluded),
+    what ``on_step`` returned, the validation curve ``[(iterations done, value), ...]``, why training
+    stopped (``"plateau"``, ``"cap"``; ``""`` without validation), and (if kept) the model."""
 
     losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
     records: list = field(default_factory=list)
     model: nn.Module | None = None
+    curve: list = field(default_factory=list)
+    stopped: str = ""
+
+    @property
+    def iterations(self) -> int:
+        return len(self.losses)
 
 
 def _make_optimizer(params, cfg: TrainConfig):
@@ -109,6 +130,7 @@ def train_embedding(
     batch_transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     on_step: Callable[[int, torch.Tensor, torch.Tensor], object] | None = None,
     desc: str = "train",
+    validate: Callable[[nn.Module], float] | None = None,
 ) -> TrainResult:
     """Train ``model`` so that ``loss_fn(model(x), y)`` falls, on class-balanced batches
     (``cfg.classes_per_batch`` classes x ``cfg.samples_per_class`` samples).
@@ -124,6 +146,9 @@ def train_embedding(
         on_step: optional callback ``f(step, embeddings, labels)``; what it returns (if not None) is
             appended to ``result.records`` (e.g. how many pairs a miner kept).
         seed: seeds the sampler and the augmentation generator (the model is seeded by the caller).
+        validate: ``f(model) -> float`` (larger = better) on a validation split carved from the
+            training classes; called every ``cfg.eval_every`` iterations (and at the end), and training
+            stops at a plateau (see ``TrainConfig``). The model is in eval mode during the call.
     Returns ``TrainResult`` with the loss of every iteration and the wall time.
     """
     if len(dataset) != len(labels):
@@ -131,7 +156,7 @@ def train_embedding(
     sampler = ClassBalancedBatchSampler(
         labels, cfg.classes_per_batch, cfg.samples_per_class, n_batches=cfg.iterations, seed=seed
     )
-    return _optimise(model, loss_fn, dataset, sampler, cfg, seed, batch_transform, on_step, desc)
+    return _optimise(model, loss_fn, dataset, sampler, cfg, seed, batch_transform, on_step, desc, validate)
 
 
 def train_classifier(
@@ -143,15 +168,16 @@ def train_classifier(
     batch_transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     on_step: Callable[[int, torch.Tensor, torch.Tensor], object] | None = None,
     desc: str = "train",
+    validate: Callable[[nn.Module], float] | None = None,
 ) -> TrainResult:
     """Train ``model`` so that ``loss_fn(model(x), y)`` falls, on shuffled batches of
     ``cfg.batch_size`` (a new permutation of the dataset every epoch), for ``cfg.iterations`` steps.
 
     ``model(x)`` returns per-class scores (logits, or any head's output where larger = more likely);
-    everything else is as in ``train_embedding``.
+    everything else (validation and stopping at a plateau included) is as in ``train_embedding``.
     """
     sampler = ShuffledBatchSampler(len(dataset), cfg.batch_size, n_batches=cfg.iterations, seed=seed)
-    return _optimise(model, loss_fn, dataset, sampler, cfg, seed, batch_transform, on_step, desc)
+    return _optimise(model, loss_fn, dataset, sampler, cfg, seed, batch_transform, on_step, desc, validate)
 
 
 @contextmanager
@@ -174,7 +200,22 @@ def _without_uninitialized_fill():
         torch.utils.deterministic.fill_uninitialized_memory = previous
 
 
-def _optimise(model, loss_fn, dataset, sampler, cfg, seed, batch_transform, on_step, desc) -> TrainResult:
+def _validation_point(model, validate, step: int, result: TrainResult, cfg) -> bool:
+    """Record one validation value; True when the curve has reached a plateau (stop)."""
+    from .verdict import convergence_check
+
+    value = float(validate(model))
+    model.train()
+    if not math.isfinite(value):
+        raise FloatingPointError(f"validation returned {value} after {step} iterations")
+    result.curve.append((step, value))
+    if not cfg.stop_at_plateau or step < cfg.min_iterations or len(result.curve) < 8:
+        return False
+    return convergence_check(result.curve, cfg.plateau_tol)["converged"]
+
+
+def _optimise(model, loss_fn, dataset, sampler, cfg, seed, batch_transform, on_step, desc,
+              validate=None) -> TrainResult:
     device = torch.device(cfg.device)
     model.to(device).train()
     loss_fn.to(device)
@@ -185,6 +226,9 @@ def _optimise(model, loss_fn, dataset, sampler, cfg, seed, batch_transform, on_s
     optimizer = _make_optimizer(params, cfg)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.lr_milestones), cfg.lr_gamma)
     generator = torch_generator(seed + 1, device=device)
+    if cfg.eval_every and validate is None:
+        raise ValueError("cfg.eval_every > 0 needs a validate(model) -> float callable (a validation split)")
+    validating = bool(cfg.eval_every) and validate is not None
     result = TrainResult()
     callback_seconds = 0.0
     start = time.perf_counter()
@@ -216,6 +260,17 @@ def _optimise(model, loss_fn, dataset, sampler, cfg, seed, batch_transform, on_s
             if record is not None:
                 result.records.append(record)
             callback_seconds += time.perf_counter() - callback_start
+        done = step + 1
+        if validating and (done % cfg.eval_every == 0 or done == len(sampler)):
+            callback_start = time.perf_counter()
+            plateau = _validation_point(model, validate, done, result, cfg)
+            callback_seconds += time.perf_counter() - callback_start
+            if plateau:
+                result.stopped = "plateau"
+                break
+    if validating and not result.stopped:
+        result.stopped = "cap"
+    bar.close()
     result.seconds = time.perf_counter() - start - callback_seconds
     return result
 

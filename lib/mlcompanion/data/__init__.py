@@ -32,12 +32,14 @@ from .word_corpora import WORD_CORPORA, check_word_corpus, load_word_corpus
 from .perceptron import generalisation_error, max_margin_student, probe_at_angle, teacher_student
 from .pruning import classifier_margins, linear_margins, n_kept, prototype_scores, select_subset
 from .samplers import ClassBalancedBatchSampler, ShuffledBatchSampler
+from .splits import ClassHoldout, RelabeledSubset, dataset_labels, holdout_classes, holdout_items
 from .transforms import CAFFE_BGR_MEAN, CAFFE_BGR_STD, IMAGENET_MEAN, IMAGENET_STD, EvalTransform, TrainTransform
 
 __all__ = [
     "load_glyphs", "glyph_alphabet", "augment_batch", "GlyphData", "GlyphSplit",
     "load_digits_tensors",
     "ClassBalancedBatchSampler", "ShuffledBatchSampler", "EpisodeSampler",
+    "holdout_classes", "holdout_items", "ClassHoldout", "RelabeledSubset", "dataset_labels",
     "MiniImageNet", "check_miniimagenet_layout", "PPMRSlices", "check_ppmr_layout",
     "load_small_images", "check_small_images_layout", "SMALL_IMAGE_DATASETS",
     "LabelGraphEmbeddings", "load_label_graph_embeddings", "check_label_graph_layout",
