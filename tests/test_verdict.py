@@ -220,3 +220,28 @@ def test_retrieval_setup_ci_and_paper(tmp_path):
     assert sorted(set(paper.train_labels.tolist())) == list(range(8))
     with pytest.raises(Exception, match="cub"):
         check_paper_inputs(SimpleNamespace(data_root=tmp_path / "nothing", backbone_weights=str(weights)), "cub200")
+
+
+def test_evaluate_classifier_ranks_by_the_losses_class_scores():
+    """A head whose probabilities are not increasing in its outputs: raw-logit top-k is wrong."""
+    from mlcompanion.losses import SphericalSoftmaxLoss, TaylorSoftmaxLoss
+    from mlcompanion.train import evaluate_classifier
+
+    logits = torch.tensor([[-3.0, 0.5, 0.1], [2.0, -0.2, 0.3], [-0.1, -4.0, 1.0]])
+    labels = torch.tensor([0, 0, 1])  # spherical p ~ o^2: classes 0, 0, 1 are the most likely
+    data = TensorDataset(logits, labels)
+    spherical = SphericalSoftmaxLoss()
+    raw = evaluate_classifier(nn.Identity(), data, ks=(1, 2))
+    ranked = evaluate_classifier(nn.Identity(), data, ks=(1, 2), scores=spherical.class_scores)
+    assert raw["top1"] == pytest.approx(1 / 3) and ranked["top1"] == 1.0
+    # the true ranking is the one of the loss's own distribution
+    probs = torch.softmax(-torch.stack([spherical_nll_per_class(spherical, logits, k) for k in range(3)], 1), 1)
+    assert (probs.argmax(1) == spherical.class_scores(logits).argmax(1)).all()
+    taylor = TaylorSoftmaxLoss()
+    assert taylor.class_scores(torch.tensor([[-3.0, -1.0]])).argmax().item() == 0  # 2.5 > 0.5: not by raw logit
+    with pytest.raises(ValueError, match="scores"):
+        evaluate_classifier(nn.Identity(), data, scores=lambda o: o[:, :2])
+
+
+def spherical_nll_per_class(loss, logits, k):
+    return torch.stack([loss(logits[i:i + 1], torch.tensor([k])) for i in range(len(logits))])

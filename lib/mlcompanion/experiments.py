@@ -96,21 +96,26 @@ def run_classifier_arms(
     (heads differ between arms), trained with ``train_classifier`` and scored by top-k accuracy on
     ``test_set`` (or by ``evaluate(model)``). Rows hold ``arm``, ``seed``, ``top1`` (...),
     ``train_seconds``; ``keep_models=True`` keeps each model in ``results[(arm, seed)].model``.
-    Validation as in ``run_arms``, ``val_set`` (held-out training items) scored by top-1 accuracy.
+    Classes are ranked by the arm's ``loss.class_scores(outputs)`` where the loss defines it (see
+    ``evaluate_classifier``), on the test and the validation set alike. Validation as in ``run_arms``, ``val_set`` (held-out training items) scored by top-1 accuracy.
     """
     if not arms:
         raise ValueError("arms must name at least one (model, loss) factory")
     if not seeds:
         raise ValueError("seeds must hold at least one seed")
-    validate = _validator(cfg, val_set, validate, lambda m: evaluate_classifier(m, val_set, ks=(1,), device=cfg.device)["top1"])
     rows, results = [], {}
     for name, make_arm in arms.items():
         for seed in seeds:
             make_deterministic(int(seed))
             model, loss = make_arm()
+            scorer = getattr(loss, "class_scores", None)
+            arm_validate = _validator(cfg, val_set, validate, lambda m, scorer=scorer: evaluate_classifier(
+                m, val_set, ks=(1,), device=cfg.device, scores=scorer)["top1"])
             result = train_classifier(model, loss, train_set, cfg, seed=int(seed), batch_transform=batch_transform,
-                                      on_step=(on_step or {}).get(name), desc=f"{name} seed {seed}", validate=validate)
-            metrics = evaluate_classifier(model, test_set, ks=ks, device=cfg.device) if evaluate is None \
+                                      on_step=(on_step or {}).get(name), desc=f"{name} seed {seed}",
+                                      validate=arm_validate)
+            metrics = evaluate_classifier(model, test_set, ks=ks, device=cfg.device,
+                                          scores=getattr(loss, "class_scores", None)) if evaluate is None \
                 else evaluate(model)
             rows.append({"arm": name, "seed": int(seed), **metrics, "iterations": result.iterations,
                          "train_seconds": result.seconds})

@@ -299,10 +299,22 @@ def evaluate_retrieval(model, dataset, ks=(1, 2, 4, 8), device="cpu", batch_size
     return retrieval_metrics(emb, labels, ks=ks, with_nmi=with_nmi, seed=seed)
 
 
-def evaluate_classifier(model, dataset, ks=(1,), device="cpu", batch_size=256) -> dict[str, float]:
-    """Top-k accuracy (``top1``, ``top5``, ...) of the scores ``model(x)`` (larger = more likely)."""
+def evaluate_classifier(model, dataset, ks=(1,), device="cpu", batch_size=256, scores=None) -> dict[str, float]:
+    """Top-k accuracy (``top1``, ``top5``, ...) of the model's class ranking.
+
+    The ranking is by ``scores(model(x))`` when given, else by ``model(x)`` itself. A loss whose
+    class probabilities are not increasing in the raw outputs says so with a ``class_scores(outputs)``
+    method (e.g. the log-spherical softmax ranks by o^2 + eps, the Taylor softmax by 1 + o + o^2/2,
+    which is not monotone below o = -1): pass ``scores=loss.class_scores`` (``run_classifier_arms``
+    does this for every arm's loss).
+    """
     ks = (ks,) if isinstance(ks, int) else tuple(ks)
-    scores, labels = embed(model, dataset, batch_size=batch_size, device=device)
+    if scores is not None and not callable(scores):
+        raise ValueError(f"scores must be a callable outputs -> class scores, got {type(scores).__name__}")
+    outputs, labels = embed(model, dataset, batch_size=batch_size, device=device)
+    scores = outputs if scores is None else scores(outputs)
+    if not isinstance(scores, torch.Tensor) or scores.shape != outputs.shape:
+        raise ValueError(f"scores(outputs) must return a tensor of shape {tuple(outputs.shape)}")
     if not ks or not all(isinstance(k, int) and 1 <= k <= scores.shape[1] for k in ks):
         raise ValueError(f"ks must be ints in [1, {scores.shape[1]}] (the number of classes), got {ks!r}")
     top = scores.topk(max(ks), dim=1).indices

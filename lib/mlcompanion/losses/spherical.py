@@ -310,6 +310,11 @@ class TaylorSoftmaxLoss(nn.Module):
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return taylor_softmax_nll(logits, targets, self.reduction)
 
+    @staticmethod
+    def class_scores(logits: torch.Tensor) -> torch.Tensor:
+        """What the model's distribution ranks classes by: ``1 + o + o^2/2`` (not monotone in o below -1)."""
+        return 1.0 + logits + 0.5 * logits * logits
+
 
 class SphericalSoftmaxLoss(nn.Module):
     """Module form of :func:`spherical_softmax_nll` (log-spherical-softmax, z_loss Sec. 2)."""
@@ -321,6 +326,10 @@ class SphericalSoftmaxLoss(nn.Module):
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return spherical_softmax_nll(logits, targets, self.eps, self.reduction)
+
+    def class_scores(self, logits: torch.Tensor) -> torch.Tensor:
+        """What the model's distribution ranks classes by: ``o^2 + eps`` (a large negative o is likely)."""
+        return logits * logits + self.eps
 
 
 class OneHotMSELoss(nn.Module):
