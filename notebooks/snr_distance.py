@@ -17,15 +17,18 @@
 # 1. **exactly, without training**: the algebra of $d_S$: it is the squared Euclidean distance of
 #    mean-centred features divided by the anchor's centred squared norm, and for zero-mean vectors of
 #    equal norm it is $2 - 2\cos$: proportional to the squared Euclidean distance;
-# 2. **by training**: contrastive and triplet losses with the Euclidean distance, the squared
-#    Euclidean distance (a control on the same scale as $d_S$) and the SNR distance (+ the zero-mean
-#    regulariser), same network, batches and budget, mean ± std over 3 seeds, on unseen glyph classes;
-# 3. why the SNR arm wins or loses at this scale, and a plain verdict.
+# 2. **by training**, with criteria registered before any run: the triplet loss (and, opt-in, the
+#    contrastive loss) with the Euclidean distance, the SNR distance (+ the zero-mean regulariser) and
+#    the squared Euclidean distance (a control on the same scale as $d_S$). Margins and the
+#    regulariser weight λ are chosen by a small sweep on a validation split of the *training* classes;
+#    then every arm is trained to a plateau of its validation curve, 3 paired seeds, and tested on
+#    unseen classes;
+# 3. the verdict from the shared rule (`mlcompanion.verdict`), and why SNR wins or loses at this scale.
 #
-# | profile | data | hardware | wall time |
+# | profile | data | hardware | cost |
 # |---|---|---|---|
-# | `ci` (default) | font glyphs rendered from matplotlib's fonts, 64 train / 64 test classes | 1 CPU thread | about 1-1.5 minutes (18 short runs) |
-# | `paper` | CUB-200-2011 (or Cars-196) from `data_root`, first half of the classes train, second half test | 1 GPU | about 10-20 min per arm and seed, 6 arms (estimate) |
+# | `ci` (default) | font glyphs rendered from matplotlib's fonts: 48 train + 16 validation classes, 64 unseen test classes | 1 CPU thread | about 4-5 CPU-minutes (8 or more short sweep runs, 9 runs to a plateau) |
+# | `paper` | CUB-200-2011 (or Cars-196) from `data_root`: first half of the classes train (a fifth of them held out for validation), second half test | 1 GPU | about 10-20 min per run (estimate): 8 sweep runs of a third of the cap + 3 arms × 3 seeds |
 
 # %% tags=["parameters"]
 profile = "ci"
@@ -41,6 +44,10 @@ triplet_margin = None
 contrastive_neg_margin = None
 reg_weight = None
 snr_triplet_margin = None
+sweep_iterations = None
+eval_every = None
+plateau_tol = None
+min_iterations = None
 embedding_dim = None
 classes_per_batch = None
 samples_per_class = None
@@ -59,15 +66,31 @@ num_workers = None
 # normalises what it needs). `paper` follows the protocol the brief reconstructs (unverified: no
 # official code): ImageNet ResNet-50 from a local weights file (the paper's GoogLeNet is not in `lib`,
 # so the absolute numbers are not comparable), a linear 64-d head, batches of 16 classes × 5 images,
-# Adam (lr 3e-5, weight decay 5e-4), 3,000 iterations (lr × 0.1 at 1,200 and 2,400), random resized
-# crops of 227, first half of the classes for training and the second half for testing.
+# Adam (lr 3e-5, weight decay 5e-4), up to 3,000 iterations (lr × 0.1 at 1,200 and 2,400), random
+# resized crops of 227, first half of the classes for training and the second half for testing.
 #
 # Distances (knob `distances`): `euclidean` and `squared_euclidean` on L2-normalised features; `snr`
 # is pytorch-metric-learning's convention (L2-normalise, then $d_S$) with the zero-mean regulariser
-# λ = `reg_weight` = 0.005 on the *raw* features (Revisiting-DML's value; the paper's λ was not
-# retrieved). Opt-in variants: `snr_raw` ($d_S$ on raw features + λ, Revisiting-DML's form) and
-# `snr_noreg` (normalised, λ = 0). `snr_triplet_margin` is the triplet margin of the SNR arms (default:
-# the same 0.2 as the Euclidean arms; see "Why" below for the scale-matched value).
+# λ·$L_r$ on the *raw* features. Opt-in variant: `snr_raw` ($d_S$ on raw features + λ·$L_r$,
+# Revisiting-DML's form), tuned like `snr`.
+#
+# **Sweep (fair margins).** A margin on $d$ is not a margin on $d_S \approx d^2$ (see "Why" below),
+# so each distance gets its own margin, chosen on the validation classes:
+# - Euclidean arm: triplet margin in `triplet_margin` × {½, 1, 2} (contrastive: negative margin in
+#   `contrastive_neg_margin` × {½, 1, 2});
+# - SNR arm: triplet margin in `snr_triplet_margin` × {½, 1, 2} (contrastive: as Euclidean) at
+#   λ = `reg_weight`, then λ in {0, `reg_weight`, 10 × `reg_weight`} at the chosen margin
+#   (Revisiting-DML's λ = 0.005 is the centre; the paper's λ was not retrieved);
+# - squared-Euclidean control: the SNR arm's margin, so that SNR vs the control isolates what $d_S$
+#   adds beyond the square (centring, per-anchor scale).
+#
+# A winner at an edge of its grid extends the grid one step further (× 2 or ÷ 2 for margins, × 10 for
+# λ; λ = 0 is the lower bound), twice at most. Sweep runs are short (`sweep_iterations`, one seed,
+# scored by the mean validation MAP@R of their last two evaluations): they rank settings by how well
+# they train early, which is what this budget allows. The chosen settings are then trained to a
+# plateau: validation every `eval_every` iterations, stop once (after `min_iterations`, with at least
+# 8 evaluations) the last quarter of the curve improved on the best value before it by no more than
+# `plateau_tol`, cap `iterations`.
 
 # %%
 import sys
@@ -78,14 +101,16 @@ sys.path.insert(0, str(Path.cwd().parent))  # the repository root, when run from
 from mlcompanion.profiles import resolve_profile
 
 ALL_LOSSES = ("triplet", "contrastive")
-ALL_DISTANCES = ("euclidean", "squared_euclidean", "snr", "snr_raw", "snr_noreg")
+ALL_DISTANCES = ("euclidean", "snr", "squared_euclidean", "snr_raw")
 PROFILES = {
-    "ci": dict(iterations=60, n_seeds=3, losses=list(ALL_LOSSES), distances=list(ALL_DISTANCES[:3]),
-               triplet_margin=0.2, contrastive_neg_margin=1.0, reg_weight=0.005, snr_triplet_margin=0.2,
+    "ci": dict(iterations=800, n_seeds=3, losses=["triplet"], distances=list(ALL_DISTANCES[:3]),
+               triplet_margin=0.2, contrastive_neg_margin=1.0, reg_weight=0.005, snr_triplet_margin=0.4,
+               sweep_iterations=120, eval_every=40, plateau_tol=0.005, min_iterations=200,
                embedding_dim=64, classes_per_batch=16, samples_per_class=4, lr=1e-3, weight_decay=0.0,
                lr_milestones=[], dataset="glyphs", resize=32, crop=32, backbone_weights="", num_workers=0),
-    "paper": dict(iterations=3000, n_seeds=1, losses=list(ALL_LOSSES), distances=list(ALL_DISTANCES[:3]),
-                  triplet_margin=0.2, contrastive_neg_margin=1.0, reg_weight=0.005, snr_triplet_margin=0.2,
+    "paper": dict(iterations=3000, n_seeds=3, losses=list(ALL_LOSSES), distances=list(ALL_DISTANCES[:3]),
+                  triplet_margin=0.2, contrastive_neg_margin=1.0, reg_weight=0.005, snr_triplet_margin=0.4,
+                  sweep_iterations=1000, eval_every=200, plateau_tol=0.005, min_iterations=1200,
                   embedding_dim=64, classes_per_batch=16, samples_per_class=5, lr=3e-5, weight_decay=5e-4,
                   lr_milestones=[1200, 2400], dataset="cub200", resize=256, crop=227,
                   backbone_weights="~/.cache/torch/hub/checkpoints/resnet50-11ad3fa6.pth", num_workers=8),
@@ -94,9 +119,10 @@ P = resolve_profile(
     PROFILES, profile, device=device, data_root=data_root, seed=seed, namespace=globals(),
     iterations=iterations, n_seeds=n_seeds, losses=losses, distances=distances, triplet_margin=triplet_margin,
     contrastive_neg_margin=contrastive_neg_margin, reg_weight=reg_weight, snr_triplet_margin=snr_triplet_margin,
-    embedding_dim=embedding_dim, classes_per_batch=classes_per_batch, samples_per_class=samples_per_class,
-    lr=lr, weight_decay=weight_decay, lr_milestones=lr_milestones, dataset=dataset, resize=resize, crop=crop,
-    backbone_weights=backbone_weights, num_workers=num_workers,
+    sweep_iterations=sweep_iterations, eval_every=eval_every, plateau_tol=plateau_tol,
+    min_iterations=min_iterations, embedding_dim=embedding_dim, classes_per_batch=classes_per_batch,
+    samples_per_class=samples_per_class, lr=lr, weight_decay=weight_decay, lr_milestones=lr_milestones,
+    dataset=dataset, resize=resize, crop=crop, backbone_weights=backbone_weights, num_workers=num_workers,
 )
 for knob, allowed in (("losses", ALL_LOSSES), ("distances", ALL_DISTANCES)):
     chosen = getattr(P, knob)
@@ -104,16 +130,17 @@ for knob, allowed in (("losses", ALL_LOSSES), ("distances", ALL_DISTANCES)):
         raise ValueError(f"{knob} must be a non-empty subset of {allowed}, got {chosen}")
 if "euclidean" not in P.distances or "snr" not in P.distances:
     raise ValueError(f"distances must contain 'euclidean' and 'snr' (the comparison), got {P.distances}")
+if not 1 <= P.sweep_iterations <= P.iterations or P.eval_every < 1:
+    raise ValueError(f"need 1 <= sweep_iterations <= iterations and eval_every >= 1, got {P.sweep_iterations}, "
+                     f"{P.iterations}, {P.eval_every}")
 if P.profile == "ci" and P.dataset != "glyphs":
     raise ValueError(f"the ci profile trains on dataset='glyphs', got {P.dataset!r}")
 if P.profile == "paper":
-    from mlcompanion.data import check_layout
-    from mlcompanion.models import load_backbone_weights, resnet50
+    from mlcompanion.setups import check_paper_inputs
 
     if P.dataset not in ("cub200", "cars196"):
         raise ValueError(f"the paper profile's dataset must be 'cub200' or 'cars196', got {P.dataset!r}")
-    check_layout(P.dataset, P.data_root)  # stops here, naming the dataset and its layout, if absent
-    load_backbone_weights(resnet50(num_classes=None), Path(P.backbone_weights).expanduser())
+    check_paper_inputs(P, P.dataset)  # stops here, naming the dataset layout or weights file, if absent
 
 # %%
 import matplotlib.pyplot as plt
@@ -121,20 +148,21 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from IPython.display import Markdown, display
 from sklearn.metrics import roc_auc_score
-from torch.utils.data import TensorDataset
 
 from mlcompanion.distances import EuclideanDistance, SquaredEuclideanDistance
 from mlcompanion.distances.snr import SNRDistance, snr_distance
-from mlcompanion.experiments import compare_arms, format_mean_std, run_arms, summarize_runs
-from mlcompanion.gallery import write_result
+from mlcompanion.experiments import format_mean_std, run_arms, summarize_runs
+from mlcompanion.gallery import paper_row, write_result
 from mlcompanion.losses import ContrastiveLoss, TripletMarginLoss
 from mlcompanion.losses.regularizers import ZeroMeanRegularizedLoss, zero_mean_penalty
 from mlcompanion.metrics.retrieval import nmi, retrieval_metrics
-from mlcompanion.miners import triplet_mask
 from mlcompanion.plotting import PALETTE, savefig, use_style
 from mlcompanion.repro import make_deterministic
+from mlcompanion.setups import retrieval_setup
 from mlcompanion.train import TrainConfig, embed
+from mlcompanion.verdict import Criterion, arm_convergence, convergence_table, register_criteria
 
 SLUG = "snr_distance"
 make_deterministic(P.seed)
@@ -233,71 +261,75 @@ plt.show()
 pd.DataFrame(exact).T.map(lambda v: f"{v:.1e}")
 
 # %% [markdown]
-# The reformulation $\lVert P\Delta\rVert^2/\lVert Pa\rVert^2$ holds to rounding in every regime; the
-# $2 - 2\cos$ identity holds to rounding only for zero-mean unit vectors. With unit but un-centred
-# vectors the discrepancy is small when the coordinates' mean is small ($\lVert Pa\rVert^2 = 1 - M\bar a^2$):
-# L2-normalised 64-d embeddings with the zero-mean regulariser are already almost in that regime, so an
-# "SNR" loss on them is nearly a squared-Euclidean loss. Measured on the trained models below.
+# How to read it: the first column of the table must be at rounding level in every regime (the
+# reformulation is exact); the second only for zero-mean unit vectors. For unit but un-centred vectors
+# the gap is governed by $\lVert Pa\rVert^2 = 1 - M\bar a^2$ (derived): the closer the trained features'
+# $\lVert P\hat h\rVert^2$ is to 1, the closer an "SNR" loss on them is to a squared-Euclidean loss. That
+# quantity is measured on the trained models below.
+
+# %% [markdown]
+# ## Criteria (registered before any training)
+# Per loss, on unseen test classes, paired by seed (same initialisation and batches in every arm),
+# retrieval with each model's own training distance:
+# - **headline**: R@1 with the SNR distance above R@1 with the Euclidean distance, by more than 1 point
+#   (the per-loss tables of the paper);
+# - **secondary**: NMI (k-means on the test features) SNR above Euclidean, by more than 1 point (the
+#   paper reports R@K and NMI);
+# - **exploratory** (our control, not the paper's claim; shown, never in the verdict): SNR above the
+#   squared-Euclidean control at the same margin, i.e. what $d_S$ adds beyond squaring the distance.
+#
+# "Holds" / "contradicted" follow the shared rule: 3 seeds or more, every seed on the same side, the
+# mean difference above the minimum effect and above twice its standard error; an arm that did not
+# reach a plateau makes its comparisons "unconverged".
+
+# %%
+MIN_EFFECT = 0.01
+criteria_list = []
+for loss_name in P.losses:
+    criteria_list += [
+        Criterion(f"{loss_name}_r1", f"{loss_name}: R@1 with SNR above R@1 with Euclidean", metric="R@1",
+                  method=f"{loss_name}_snr", baseline=f"{loss_name}_euclidean", min_effect=MIN_EFFECT),
+        Criterion(f"{loss_name}_nmi", f"{loss_name}: NMI with SNR above NMI with Euclidean", metric="nmi",
+                  method=f"{loss_name}_snr", baseline=f"{loss_name}_euclidean", min_effect=MIN_EFFECT,
+                  role="secondary"),
+    ]
+    if "squared_euclidean" in P.distances:
+        criteria_list.append(Criterion(
+            f"{loss_name}_r1_vs_squared", f"{loss_name}: R@1 with SNR above the squared-Euclidean control",
+            metric="R@1", method=f"{loss_name}_snr", baseline=f"{loss_name}_squared_euclidean",
+            min_effect=MIN_EFFECT, role="exploratory"))
+criteria = register_criteria(criteria_list)
+criteria.registered_table()
 
 # %% [markdown]
 # ## Part B: zero-shot retrieval, Euclidean vs SNR inside the same losses
-# Train on one set of classes, retrieve among **unseen** classes. Every arm uses the same network,
-# initialisation (per seed), batches (16 classes × 4 in `ci`) and number of iterations; only the
-# distance inside the loss changes (the network outputs raw 64-d features; each distance normalises):
+# Train on the training classes, validate on held-out *training* classes, retrieve among **unseen**
+# classes. Every arm uses the same network, initialisation (per seed) and batches (16 classes × 4 in
+# `ci`); only the distance inside the loss (and its tuned margin / λ) changes. The network outputs raw
+# 64-d features; each distance normalises what it needs:
 # - `euclidean`: $\lVert \hat h_i - \hat h_j\rVert$ on L2-normalised features (the paper's baseline);
-# - `squared_euclidean`: $\lVert \hat h_i - \hat h_j\rVert^2$ on L2-normalised features: a control on the
-#   *same scale* as $d_S$ (from Part A, $d_S \approx$ squared Euclidean there), so that a margin means
-#   the same thing as in the SNR arm;
 # - `snr`: $d_S$ on L2-normalised features + λ·$L_r$ on the raw features (pytorch-metric-learning's
-#   convention, Revisiting-DML's λ).
+#   convention);
+# - `squared_euclidean`: $\lVert \hat h_i - \hat h_j\rVert^2$ on L2-normalised features, the control on
+#   the *same scale* as $d_S$ (Part A), with the SNR arm's margin.
 #
-# Triplet: margin 0.2, all triplets; contrastive: margins 0 / 1. Retrieval is measured twice: with
-# the **training distance** (the SNR arms rank by $d_S$ with the query as anchor) and with the common
-# cosine yardstick. NMI: k-means (as many clusters as classes) on the L2-normalised test features.
-# The `ci` test set is one render of each of the 16 fonts per unseen class (1,024 images), which halves
-# the evaluation cost.
+# Triplet: all triplets of the batch, mean over the non-zero ones; contrastive: positive margin 0.
+# Validation and test retrieval use each arm's training distance (SNR: row-wise $d_S$ with the query as
+# anchor); the validation metric is MAP@R, the test metrics R@K, MAP@R and NMI (k-means with as many
+# clusters as classes on the L2-normalised features); R@1 with the common cosine yardstick is also
+# reported.
 
 # %%
-if P.profile == "ci":
-    from mlcompanion.data import load_glyphs
-    from mlcompanion.models import EmbeddingNet, SmallConvNet
-
-    glyphs = load_glyphs(n_train_classes=64, n_test_classes=64, n_augments=2, image_size=P.crop, seed=P.seed)
-    train_set = TensorDataset(glyphs.train.images, glyphs.train.labels)
-    first_render = torch.arange(len(glyphs.test)) % 2 == 0  # 16 fonts x 1 render per unseen class
-    test_set = TensorDataset(glyphs.test.images[first_render], glyphs.test.labels[first_render])
-    train_labels = glyphs.train.labels
-
-    def backbone():
-        return SmallConvNet(in_channels=1, embedding_dim=P.embedding_dim)
-
-    print(f"glyphs: {len(train_set)} train images of {len(glyphs.train.classes)} classes, "
-          f"{len(test_set)} test images of {len(glyphs.test.classes)} unseen classes")
-else:
-    from mlcompanion.data import EvalTransform, TrainTransform, open_dataset
-    from mlcompanion.models import EmbeddingNet, load_backbone_weights, resnet50
-
-    train_set = open_dataset(P.dataset, P.data_root, "train",
-                             transform=TrainTransform(resize=P.resize, crop=P.crop, seed=P.seed))
-    test_set = open_dataset(P.dataset, P.data_root, "test", transform=EvalTransform(resize=P.resize, crop=P.crop))
-    train_labels = train_set.labels
-
-    def backbone():
-        return load_backbone_weights(resnet50(num_classes=None), Path(P.backbone_weights).expanduser())
-
-    print(f"{P.dataset}: {len(train_set)} train images ({train_set.num_classes} classes), "
-          f"{len(test_set)} test images ({test_set.num_classes} unseen classes)")
-
-trained_models = []  # every model run_arms builds, in run order (arms outer, seeds inner)
+S = retrieval_setup(P, dataset=P.dataset)
+print(S.description)
 
 
 def make_model():
-    model = EmbeddingNet(backbone(), P.embedding_dim, normalize=False)  # raw features; distances normalise
-    trained_models.append(model)
+    model = S.make_model()
+    model.normalize = False  # raw features: each distance normalises, the regulariser sees them raw
     return model
 
 
-# %%
 def make_distance(name):
     if name == "euclidean":
         return EuclideanDistance(normalize=True)
@@ -306,45 +338,195 @@ def make_distance(name):
     return SNRDistance(normalize=name != "snr_raw")
 
 
-def margin_of(loss_name, dist_name):
-    if loss_name == "contrastive":
-        return P.contrastive_neg_margin
-    return P.snr_triplet_margin if dist_name.startswith("snr") else P.triplet_margin
-
-
-def make_loss(loss_name, dist_name):
+def make_loss(loss_name, dist_name, margin, lam=0.0):
     dist = make_distance(dist_name)
     if loss_name == "triplet":
-        loss = TripletMarginLoss(margin=margin_of(loss_name, dist_name), distance=dist)
+        loss = TripletMarginLoss(margin=margin, distance=dist)
     else:
-        loss = ContrastiveLoss(pos_margin=0.0, neg_margin=P.contrastive_neg_margin, distance=dist)
-    return ZeroMeanRegularizedLoss(loss, weight=P.reg_weight) if dist_name in ("snr", "snr_raw") else loss
+        loss = ContrastiveLoss(pos_margin=0.0, neg_margin=margin, distance=dist)
+    return ZeroMeanRegularizedLoss(loss, weight=lam) if dist_name.startswith("snr") and lam > 0 else loss
 
 
-def active_fraction(loss_name, dist_name):
-    """on_step hook: fraction of the batch's triplets (or pairs) with a non-zero loss term."""
-    dist, margin = make_distance(dist_name), margin_of(loss_name, dist_name)
-
-    def hook(step, embeddings, labels):
-        mat = dist(embeddings)
-        if loss_name == "triplet":
-            valid = triplet_mask(mat, labels, dist, margin, "all")
-            viol = dist.margin_violation(mat.unsqueeze(2), mat.unsqueeze(1), margin) > 0
-            return {"step": step, "active": float((valid & viol).sum()) / max(int(valid.sum()), 1)}
-        neg = labels.unsqueeze(0) != labels.unsqueeze(1)
-        return {"step": step, "active": float((neg & (mat < P.contrastive_neg_margin)).sum()) / max(int(neg.sum()), 1)}
-
-    return hook
+def validator(dist_name):
+    """Validation MAP@R on the held-out training classes, ranked by the arm's training distance."""
+    def validate(model):
+        emb, lab = embed(model, S.val_set, device=P.device, num_workers=P.num_workers)
+        return retrieval_metrics(emb, lab, ks=(1,), distance=make_distance(dist_name))["map_at_r"]
+    return validate
 
 
+def config(cap, stop_at_plateau=True):
+    return TrainConfig(iterations=cap, classes_per_batch=P.classes_per_batch, samples_per_class=P.samples_per_class,
+                       lr=P.lr, weight_decay=P.weight_decay, lr_milestones=tuple(P.lr_milestones), device=P.device,
+                       num_workers=P.num_workers, eval_every=P.eval_every if stop_at_plateau else max(1, cap // 3),
+                       plateau_tol=P.plateau_tol, min_iterations=P.min_iterations, stop_at_plateau=stop_at_plateau)
+
+# %% [markdown]
+# ### The sweep (validation classes only)
+
+# %%
+sweep_rows = []
+
+
+def sweep_score(loss_name, dist_name, margin, lam):
+    """One short run (first seed); the mean validation MAP@R of its last two evaluations. No test data."""
+    key = (loss_name, dist_name, round(margin, 6), round(lam, 6))
+    for row in sweep_rows:
+        if row["key"] == key:
+            return row["val MAP@R"]
+    _, res = run_arms({"sweep": lambda: make_loss(loss_name, dist_name, margin, lam)}, make_model, S.train_set,
+                      S.train_labels, None, config(P.sweep_iterations, stop_at_plateau=False), [P.seed],
+                      evaluate=lambda model: {}, validate=validator(dist_name))
+    result = res[("sweep", P.seed)]
+    score = float(np.mean([v for _, v in result.curve[-2:]]))
+    sweep_rows.append({"key": key, "loss": loss_name, "distance": dist_name, "margin": margin, "λ": lam,
+                       "val MAP@R": score, "train_seconds": result.seconds, "iterations": result.iterations})
+    return score
+
+
+def grid_search(values, score, up, down, max_extend=2):
+    """Best value of a grid; a winner at an edge extends the grid (up(v) / down(v), None = hard bound)."""
+    scores = {v: score(v) for v in values}
+    notes = []
+    for _ in range(max_extend):
+        best, ordered = max(scores, key=scores.get), sorted(scores)
+        step = up(best) if best == ordered[-1] else down(best) if best == ordered[0] else None
+        if step is None:
+            if best in (ordered[0], ordered[-1]):
+                notes.append(f"{best:g} at a bound of the grid that cannot be extended")
+            break
+        notes.append(f"{best:g} at the edge, grid extended to {step:g}")
+        scores[step] = score(step)
+    best, ordered = max(scores, key=scores.get), sorted(scores)
+    edge = best in (ordered[0], ordered[-1]) and (up(best) if best == ordered[-1] else down(best)) is not None
+    return best, notes, edge
+
+
+def double(v):
+    return 2 * v
+
+
+def halve(v):
+    return v / 2
+
+
+def lam_up(v):
+    return 10 * v if v > 0 else None
+
+
+chosen, sweep_notes = {}, []
+for loss_name in P.losses:
+    centre_e = P.triplet_margin if loss_name == "triplet" else P.contrastive_neg_margin
+    centre_s = P.snr_triplet_margin if loss_name == "triplet" else P.contrastive_neg_margin
+    m_e, notes, edge = grid_search([centre_e / 2, centre_e, 2 * centre_e],
+                                   lambda m: sweep_score(loss_name, "euclidean", m, 0.0), double, halve)
+    chosen[(loss_name, "euclidean")] = (m_e, 0.0)
+    sweep_notes += [f"{loss_name} euclidean margin: {n}" for n in notes] + \
+        ([f"{loss_name} euclidean margin {m_e:g} still at the edge"] if edge else [])
+    for dist_name in [d for d in P.distances if d.startswith("snr")]:
+        m_s, notes, edge = grid_search([centre_s / 2, centre_s, 2 * centre_s],
+                                       lambda m: sweep_score(loss_name, dist_name, m, P.reg_weight), double, halve)
+        sweep_notes += [f"{loss_name} {dist_name} margin: {n}" for n in notes] + \
+            ([f"{loss_name} {dist_name} margin {m_s:g} still at the edge"] if edge else [])
+        lam, notes, edge = grid_search([0.0, P.reg_weight, 10 * P.reg_weight],
+                                       lambda v: sweep_score(loss_name, dist_name, m_s, v), lam_up, lambda v: None)
+        sweep_notes += [f"{loss_name} {dist_name} λ: {n}" for n in notes] + \
+            ([f"{loss_name} {dist_name} λ {lam:g} still at the edge"] if edge else [])
+        chosen[(loss_name, dist_name)] = (m_s, lam)
+    if "squared_euclidean" in P.distances:
+        chosen[(loss_name, "squared_euclidean")] = (chosen[(loss_name, "snr")][0], 0.0)
+
+sweep_table = pd.DataFrame(sweep_rows).drop(columns=["key"])
+display(sweep_table.round(4))
+display(Markdown(
+    f"{len(sweep_rows)} sweep runs of {P.sweep_iterations} iterations (seed {P.seed}, validation classes only). "
+    "Chosen: " + "; ".join(f"{l} {d}: margin {m:g}" + (f", λ {v:g}" if d.startswith("snr") else "")
+                           for (l, d), (m, v) in chosen.items())
+    + ". " + ("Grid edges: " + "; ".join(sweep_notes) + "." if sweep_notes else "No winner at a grid edge.")))
+
+# %% [markdown]
+# ### The arms, trained to a plateau (3 paired seeds)
+
+# %%
 ARMS = {f"{l}_{d}": (l, d) for l in P.losses for d in ALL_DISTANCES if d in P.distances}
-cfg = TrainConfig(iterations=P.iterations, classes_per_batch=P.classes_per_batch,
-                  samples_per_class=P.samples_per_class, lr=P.lr, weight_decay=P.weight_decay,
-                  lr_milestones=tuple(P.lr_milestones), device=P.device, num_workers=P.num_workers)
 seeds = [P.seed + k for k in range(P.n_seeds)]
-runs_cosine, train_results = run_arms(
-    {arm: (lambda l=l, d=d: make_loss(l, d)) for arm, (l, d) in ARMS.items()}, make_model, train_set,
-    train_labels, test_set, cfg, seeds, on_step={arm: active_fraction(l, d) for arm, (l, d) in ARMS.items()})
+KS = (1, 2, 4, 8)
+
+
+def test_metrics(dist_name, seed):
+    def evaluate(model):
+        emb, lab = embed(model, S.test_set, device=P.device, num_workers=P.num_workers)
+        out = retrieval_metrics(emb, lab, ks=KS, distance=make_distance(dist_name))
+        unit = F.normalize(emb, dim=1)
+        out["nmi"] = nmi(unit, lab, seed=seed)
+        out["R@1 (cosine)"] = retrieval_metrics(unit, lab, ks=(1,))["R@1"]
+        out["centred energy"] = float(((unit - unit.mean(1, keepdim=True)) ** 2).sum(1).mean())  # ||P ĥ||²
+        return out
+    return evaluate
+
+
+run_tables, train_results = [], {}
+for arm, (loss_name, dist_name) in ARMS.items():
+    margin, lam = chosen[(loss_name, dist_name)]
+    for s in seeds:  # one call per seed: the evaluation's k-means is seeded with the run's seed
+        table_s, res_s = run_arms({arm: lambda l=loss_name, d=dist_name, m=margin, v=lam: make_loss(l, d, m, v)},
+                                  make_model, S.train_set, S.train_labels, None, config(P.iterations), [s],
+                                  evaluate=test_metrics(dist_name, s), validate=validator(dist_name),
+                                  keep_models=s == seeds[0])
+        run_tables.append(table_s)
+        train_results.update(res_s)
+runs = pd.concat(run_tables, ignore_index=True)
+
+# %% [markdown]
+# ### Convergence
+# Every arm's validation curve (MAP@R on the held-out training classes, its own training distance; thin:
+# each seed, thick: mean over the seeds while all are still running). The table says, per run, how many
+# iterations it ran, why it stopped and whether the last quarter of its curve still improved by more
+# than `plateau_tol`.
+
+# %%
+conv = convergence_table(train_results, P.plateau_tol)
+converged = arm_convergence(conv)
+fig, ax = plt.subplots(figsize=(7.5, 4))
+for k, arm in enumerate(ARMS):
+    curves = [train_results[(arm, s)].curve for s in seeds]
+    for c in curves:
+        ax.plot([p[0] for p in c], [p[1] for p in c], color=PALETTE[k], lw=0.7, alpha=0.5)
+    n = min(len(c) for c in curves)
+    ax.plot([p[0] for p in curves[0][:n]], np.mean([[p[1] for p in c[:n]] for c in curves], axis=0),
+            color=PALETTE[k], lw=2.2, label=f"{arm} (margin {chosen[ARMS[arm]][0]:g})")
+ax.set_xlabel("iteration")
+ax.set_ylabel("validation MAP@R (held-out training classes)")
+ax.set_title(f"validation curves, {len(seeds)} seeds per arm")
+ax.legend(fontsize=8)
+fig.tight_layout()
+savefig(fig, SLUG, "validation_curves")
+plt.show()
+conv.round(4)
+
+# %% [markdown]
+# ## Results
+
+# %%
+METRICS = ["R@1", "R@2", "R@4", "R@8", "map_at_r", "nmi", "R@1 (cosine)"]
+summary = summarize_runs(runs, METRICS + ["centred energy"])
+table = format_mean_std(summary[[(k, m) for k in ("mean", "std") for m in METRICS]])
+table.columns = ["R@1 (%)", "R@2 (%)", "R@4 (%)", "R@8 (%)", "MAP@R (%)", "NMI (%)", "R@1, cosine (%)"]
+table
+
+# %%
+criteria.evaluate_runs(runs)
+verdict = criteria.verdict(converged)
+display(criteria.table(scale=100, digits=2))
+display(Markdown("\n".join(f"- {criteria.sentence(c.name)}" for c in criteria)
+                 + f"\n\n**Verdict ({P.profile} profile): {verdict}.**"))
+
+# %% [markdown]
+# **The paper's analysis figure: intra- vs inter-class distances.** For the first seed, test pairs'
+# distances under each model's own training distance, divided by the median inter-class distance of that
+# model (so the scales compare). "Jointly shrinks intra-class and enlarges inter-class distances" is a
+# scale-free statement only through the overlap of the two histograms: the title gives the probability
+# that an intra-class pair is closer than an inter-class pair (ROC AUC, 1 = perfect separation).
 
 # %%
 def separation(emb, lab, dist_name, per_class=8):
@@ -359,51 +541,15 @@ def separation(emb, lab, dist_name, per_class=8):
     return (intra / scale).numpy(), (inter / scale).numpy(), float(auc)
 
 
-# Re-evaluate every trained model with its training distance (query = anchor), NMI and the intra/inter
-# separation; keep the test features of the first seed for the figures below.
-KS = (1, 2, 4, 8)
-models = dict(zip([(arm, s) for arm in ARMS for s in seeds], trained_models))
-rows, features = [], {}
-for (arm, s), model in models.items():
-    emb, lab = embed(model, test_set, device=P.device, num_workers=P.num_workers)
-    metrics = retrieval_metrics(emb, lab, ks=KS, distance=make_distance(ARMS[arm][1]))
-    metrics["nmi"] = nmi(F.normalize(emb, dim=1), lab, seed=s)
-    metrics["auc"] = separation(emb, lab, ARMS[arm][1])[2]
-    cos_row = runs_cosine[(runs_cosine.arm == arm) & (runs_cosine.seed == s)].iloc[0]
-    metrics["R@1 (cosine)"] = float(cos_row["R@1"])
-    unit = F.normalize(emb, dim=1)
-    metrics["centred energy"] = float(((unit - unit.mean(1, keepdim=True)) ** 2).sum(1).mean())  # ||P ĥ||², 1 = zero-mean
-    rows.append({"arm": arm, "loss": ARMS[arm][0], "distance": ARMS[arm][1], "seed": s, **metrics})
-    if s == seeds[0]:
-        features[arm] = (emb, lab)
-runs = pd.DataFrame(rows)
-
-# %% [markdown]
-# ## Results
-
-# %%
-METRICS = ["R@1", "R@2", "R@4", "R@8", "nmi", "R@1 (cosine)", "auc"]
-summary = summarize_runs(runs, METRICS + ["centred energy"])
-table = format_mean_std(summary[[(k, m) for k in ("mean", "std") for m in METRICS]])
-table.columns = ["R@1 (%)", "R@2 (%)", "R@4 (%)", "R@8 (%)", "NMI (%)", "R@1, cosine (%)", "intra<inter AUC (%)"]
-table
-
-# %% [markdown]
-# **The paper's analysis figure: intra- vs inter-class distances.** For the first seed, every test pair's
-# distance under the model's own training distance, divided by the median inter-class distance of that
-# model (so the scales compare). "Jointly shrinks intra-class and enlarges inter-class distances" is a
-# scale-free statement only through the overlap of the two histograms: we report the probability that an
-# intra-class pair is closer than an inter-class pair (ROC AUC, 1 = perfect separation), averaged over seeds.
-
-# %%
-fig, axes = plt.subplots(len(P.losses), len(ARMS) // len(P.losses), figsize=(4.2 * len(ARMS) // len(P.losses), 3.3 * len(P.losses)),
-                         squeeze=False)
+per_loss = len(ARMS) // len(P.losses)
+fig, axes = plt.subplots(len(P.losses), per_loss, figsize=(4.2 * per_loss, 3.3 * len(P.losses)), squeeze=False)
 for ax, arm in zip(axes.flat, ARMS):
-    intra, inter, a = separation(*features[arm], ARMS[arm][1])
+    emb, lab = embed(train_results[(arm, seeds[0])].model, S.test_set, device=P.device, num_workers=P.num_workers)
+    intra, inter, auc = separation(emb, lab, ARMS[arm][1])
     bins = np.linspace(0, max(np.quantile(inter, 0.995), np.quantile(intra, 0.995)), 60)
     ax.hist(inter, bins=bins, density=True, alpha=0.6, color=PALETTE[1], label="inter-class pairs")
     ax.hist(intra, bins=bins, density=True, alpha=0.6, color=PALETTE[0], label="intra-class pairs")
-    ax.set_title(f"{arm}: AUC {a:.3f}")
+    ax.set_title(f"{arm}: AUC {auc:.3f}")
     ax.set_xlabel("distance ÷ median inter-class distance")
 axes[0, 0].set_ylabel("density")
 axes[0, 0].legend(fontsize=8)
@@ -413,32 +559,18 @@ savefig(fig, SLUG, "distance_distributions")
 plt.show()
 
 # %%
-fig, (ax_bar, ax_act, ax_loss) = plt.subplots(1, 3, figsize=(14, 3.9))
+fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(ARMS), 3.9))
 arm_list = list(ARMS)
 r1 = runs.groupby("arm", sort=False)["R@1"]
-ax_bar.bar(np.arange(len(arm_list)), 100 * r1.mean().loc[arm_list], yerr=100 * r1.std().loc[arm_list].fillna(0),
-           capsize=3, color=[PALETTE[ALL_DISTANCES.index(ARMS[a][1])] for a in arm_list])
+ax.bar(np.arange(len(arm_list)), 100 * r1.mean().loc[arm_list], yerr=100 * r1.std().loc[arm_list].fillna(0),
+       capsize=3, color=[PALETTE[ALL_DISTANCES.index(ARMS[a][1])] for a in arm_list])
 for k, arm in enumerate(arm_list):
-    ax_bar.scatter(np.full(len(seeds), k), 100 * runs[runs.arm == arm]["R@1"], color="k", s=8, zorder=3)
-ax_bar.set_xticks(np.arange(len(arm_list)),
-                  [f"{ARMS[a][0]}\n{ARMS[a][1].replace('squared_euclidean', 'sq. eucl.')}" for a in arm_list], fontsize=7)
-ax_bar.set_ylim(max(0, 100 * float(runs["R@1"].min()) - 10), 100)
-ax_bar.set_ylabel("R@1 on unseen classes (%)")
-ax_bar.set_title(f"retrieval with the training distance, {len(seeds)} seed(s)")
-for k, arm in enumerate(arm_list):
-    style = "-" if ARMS[arm][0] == "triplet" else "--"
-    color = PALETTE[ALL_DISTANCES.index(ARMS[arm][1])]
-    act = np.mean([[r["active"] for r in train_results[(arm, s)].records] for s in seeds], axis=0)
-    ax_act.plot(np.arange(1, len(act) + 1), act, style, color=color, label=arm)
-    losses_curve = np.mean([train_results[(arm, s)].losses for s in seeds], axis=0)
-    ax_loss.plot(np.arange(1, len(losses_curve) + 1), losses_curve / losses_curve[0], style, color=color, label=arm)
-ax_act.set_xlabel("iteration")
-ax_act.set_ylabel("fraction of triplets / negative pairs\nwith a non-zero loss")
-ax_act.set_title("how much of the batch the margin keeps active")
-ax_act.legend(fontsize=7)
-ax_loss.set_xlabel("iteration")
-ax_loss.set_ylabel("training loss / first-iteration loss")
-ax_loss.set_title("training curves (mean over seeds)")
+    ax.scatter(np.full(len(seeds), k), 100 * runs[runs.arm == arm]["R@1"], color="k", s=8, zorder=3)
+ax.set_xticks(np.arange(len(arm_list)),
+              [f"{ARMS[a][0]}\n{ARMS[a][1].replace('squared_euclidean', 'sq. eucl.')}" for a in arm_list], fontsize=8)
+ax.set_ylim(max(0, 100 * float(runs["R@1"].min()) - 10), 100)
+ax.set_ylabel("R@1 on unseen classes (%)")
+ax.set_title(f"retrieval with the training distance, {len(seeds)} seeds (dots)")
 fig.tight_layout()
 savefig(fig, SLUG, "retrieval")
 plt.show()
@@ -447,142 +579,111 @@ plt.show()
 # ## Why SNR wins or loses here (derived, then measured)
 # 1. **Normalisation makes $d_S$ a squared Euclidean distance.** For L2-normalised features
 #    $d_S(\hat h_i, \hat h_j) = \lVert P\hat h_j - P\hat h_i\rVert^2 / \lVert P\hat h_i\rVert^2$ and
-#    $\lVert P\hat h\rVert^2 = 1 - M\bar h^2$. The test features of *every* arm, with or without the
-#    regulariser, have $\lVert P\hat h\rVert^2$ close to 1 (printed below): 64-d features are already
-#    nearly zero-mean, so the SNR arm is, up to about a percent, a squared-Euclidean arm (Part A), and
-#    the zero-mean regulariser has little left to do; its weight barely matters at this scale
-#    (`-p distances '["euclidean", "snr", "snr_noreg"]'` to check).
+#    $\lVert P\hat h\rVert^2 = 1 - M\bar h^2$. When the features are nearly zero-mean
+#    ($\lVert P\hat h\rVert^2 \approx 1$, measured below), the SNR arm is a squared-Euclidean arm up to
+#    that factor, and the zero-mean regulariser has little left to do.
 # 2. **The margin is not on the distance's scale.** A gap $\delta$ in $d$ is a gap
-#    $(d_{an} + d_{ap})\,\delta \approx 2\sqrt2\,\delta$ in $d^2$ for near-orthogonal unit vectors, so the
-#    triplet margin 0.2 on $d_S \approx d^2$ is about a 0.07 margin on $d$: a smaller margin that leaves
-#    fewer triplets active (middle panel above). The scale-matched SNR margin is $2\sqrt2 \times 0.2 \approx
-#    0.57$ (`-p snr_triplet_margin 0.57`); the squared-Euclidean control arm shares the SNR arm's scale
-#    and margin, so SNR vs that control isolates what $d_S$ itself adds (centring, per-anchor scale).
-# 3. **Contrastive.** With the negative margin 1, $[1 - d^2]_+$ and $[1 - d]_+$ are non-zero on the same
-#    pairs ($d < 1$); the positive term $d^2$ has gradient $2d$, which fades as a class collapses
-#    (Hadsell's squared form), while $d$ keeps pulling at unit strength. Again the squared-Euclidean
-#    control measures this part.
-# 4. **Retrieval.** With the query as anchor, ranking by $d_S$ is ranking by squared Euclidean distance of
-#    centred features, so R@1 with $d_S$ and with cosine differ only through the centring (table above).
+#    $(d_{an} + d_{ap})\,\delta \approx 2\sqrt2\,\delta$ in $d^2$ for near-orthogonal unit vectors, so a
+#    margin on $d_S \approx d^2$ means about a third of the same margin on $d$: hence the separate margin
+#    sweeps, and the squared-Euclidean control sharing the SNR arm's margin.
+# 3. **Retrieval.** With the query as anchor, ranking by $d_S$ is ranking by squared Euclidean distance of
+#    centred features, so R@1 with $d_S$ and with cosine differ only through the centring.
 #
 # So a gap between the `snr` and `euclidean` arms that the `squared_euclidean` control reproduces is a
-# property of $d$ vs $d^2$ (and of the margins chosen), not of the signal-to-noise ratio.
+# property of $d$ vs $d^2$ (and of the margins), not of the signal-to-noise ratio.
+
+# %%
+energy = summary["mean"]["centred energy"]
+r1_gap_cos = {arm: float(summary.loc[arm, ("mean", "R@1")] - summary.loc[arm, ("mean", "R@1 (cosine)")]) for arm in ARMS}
+why_lines = [
+    "Mean $\\lVert P\\hat h\\rVert^2$ of the unit test features (1 = exactly zero-mean): "
+    + ", ".join(f"{arm} {energy.loc[arm]:.3f}" for arm in ARMS) + ".",
+    "R@1 with the training distance minus R@1 with cosine: "
+    + ", ".join(f"{arm} {100 * g:+.1f} points" for arm, g in r1_gap_cos.items()) + ".",
+]
+for (loss_name, dist_name), (margin, lam) in chosen.items():
+    if dist_name == "snr":
+        e = float(energy.loc[f"{loss_name}_snr"])
+        why_lines.append(
+            f"{loss_name}: the SNR arm was trained with λ = {lam:g}; its unit test features have "
+            f"$\\lVert P\\hat h\\rVert^2$ = {e:.3f}, "
+            + ("so they are nearly zero-mean and $d_S$ is close to the squared Euclidean distance there."
+               if e > 0.95 else "far from zero-mean: $d_S$ is invariant to a shift of all coordinates, nothing "
+               "keeps the mean at zero without the regulariser, and the centring inside $d_S$ matters."))
+for loss_name in P.losses:
+    if f"{loss_name}_r1_vs_squared" in [c.name for c in criteria]:
+        why_lines.append(criteria.sentence(f"{loss_name}_r1_vs_squared"))
+display(Markdown("\n\n".join(why_lines)))
 
 # %% [markdown]
 # ## Paper vs ours
 # The paper reports R@K and NMI for contrastive, triplet, lifted structure and N-pair losses with the
-# Euclidean and the SNR distance on CUB-200-2011 and Cars-196 (GoogLeNet backbone, Tables 1-2 of the
-# paper). Those numbers were **not retrieved** for this companion (the brief marks them unverified), so
-# their cells say so instead of printing a number: fill them from the PDF. Ours are glyph classes at
-# `ci` scale: the absolute numbers are not comparable, the *Euclidean-vs-SNR ordering* within a loss is
-# what we test.
+# Euclidean and the SNR distance on CUB-200-2011 and Cars-196 (GoogLeNet backbone, Tables 1-2). Those
+# numbers were **not retrieved** for this companion (`paper-numbers.md`: no verified number), so the
+# paper column names where to look instead of printing a value. Ours are glyph classes at `ci` scale:
+# the absolute numbers are not comparable; the *Euclidean-vs-SNR ordering* within a loss is.
 
 # %%
-ours_r1 = runs.groupby("arm", sort=False)[["R@1", "nmi"]].mean()
-paper_rows = []
+setting = (f"{P.profile}: {P.dataset}, {len(seeds)} seeds, arms to a plateau (cap {P.iterations}), "
+           "margins / λ tuned on validation classes")
+rows = []
 for loss_name in P.losses:
-    for dist_name in P.distances:
-        arm = f"{loss_name}_{dist_name}"
-        paper_cell = ("not retrieved: check the PDF (Tables 1-2, CUB-200 / Cars-196)"
-                      if dist_name in ("euclidean", "snr") else "not in the paper (our control)")
-        paper_rows.append({"loss": loss_name, "distance": dist_name, "paper R@1 / NMI": paper_cell,
-                           f"ours R@1 ({P.profile})": round(100 * float(ours_r1.loc[arm, "R@1"]), 1),
-                           f"ours NMI ({P.profile})": round(100 * float(ours_r1.loc[arm, "nmi"]), 1)})
-pd.DataFrame(paper_rows).set_index(["loss", "distance"])
+    snr, euc = f"{loss_name}_snr", f"{loss_name}_euclidean"
+    for metric, label in (("R@1", "R@1"), ("nmi", "NMI")):
+        rows.append(paper_row(f"{loss_name}: {label} with SNR minus {label} with Euclidean (points)",
+                              paper=None, paper_setting="not retrieved: check the PDF, Tables 1-2 (CUB-200 / Cars-196)",
+                              ours=round(100 * float(summary.loc[snr, ("mean", metric)] - summary.loc[euc, ("mean", metric)]), 2),
+                              ours_setting=setting, comparable_as="ordering"))
+    for arm in (euc, snr):
+        rows.append(paper_row(f"{arm}: R@1 (%)", paper=None,
+                              paper_setting="not retrieved: check the PDF, Tables 1-2",
+                              ours=round(100 * float(summary.loc[arm, ("mean", "R@1")]), 2), ours_setting=setting,
+                              comparable_as="ordering"))
+pd.DataFrame(rows)[["quantity", "paper_setting", "ours", "ours_setting", "comparable_as"]]
 
 # %% [markdown]
 # ## Claim check
 
 # %%
-assert np.isfinite(runs[METRICS].to_numpy()).all()
+assert np.isfinite(runs[METRICS].to_numpy(dtype=float)).all()
 assert ((runs[METRICS] >= 0) & (runs[METRICS] <= 1)).all().all()
 assert all(v["max |d_S - ||PΔ||²/||Pa||²|"] < 1e-12 for v in exact.values())
 assert exact["zero-mean, unit norm"]["max |d_S - (2 - 2cos)|"] < 1e-12
-if P.iterations >= 50:  # shorter smoke runs (the paper-path check) cannot be judged on this
-    # the losses average over their non-zero terms only, so "trained" is judged by the fraction of
-    # triplets / negative pairs that still violate the margin, which must fall
-    for (arm, s), result in train_results.items():
-        active = [r["active"] for r in result.records]
-        first, last = np.mean(active[:10]), np.mean(active[-10:])
-        assert last < first, f"{arm} seed {s} did not train: active fraction {first:.3f} -> {last:.3f}"
-
-# Per loss: the paper's claim is SNR >= Euclidean in R@1 (training distance); "clear" when the gap
-# exceeds the larger seed std and SNR wins on every seed. The squared-Euclidean control separates
-# what d_S changes (centring, per-anchor scale) from what only the distance's *scale* changes.
-def is_clear(c):
-    return c["gap"] > c["spread"] and c["wins"] == c["seeds"]
-
-
-claims, lines = {}, []
-for loss_name in P.losses:
-    c = compare_arms(runs, f"{loss_name}_snr", f"{loss_name}_euclidean", "R@1")
-    claims[loss_name] = c
-    line = (f"{loss_name:11s}: SNR - Euclidean R@1 {100 * c['gap']:+.1f} points (seed std {100 * c['spread']:.1f}, "
-            f"SNR wins {c['wins']}/{c['seeds']})")
-    if "squared_euclidean" in P.distances:
-        sq = compare_arms(runs, f"{loss_name}_snr", f"{loss_name}_squared_euclidean", "R@1")
-        sq_e = compare_arms(runs, f"{loss_name}_squared_euclidean", f"{loss_name}_euclidean", "R@1")
-        line += (f"; SNR - squared Euclidean {100 * sq['gap']:+.1f} (std {100 * sq['spread']:.1f}); "
-                 f"squared - plain Euclidean {100 * sq_e['gap']:+.1f}")
-        claims[loss_name] = {**c, "vs_squared": sq, "squared_vs_plain": sq_e}
-    lines.append(line)
-print("\n".join(lines))
-energy = summary["mean"]["centred energy"]
-print("mean ||P ĥ||² of the unit test features (1 = exactly zero-mean): "
-      + ", ".join(f"{arm} {energy.loc[arm]:.3f}" for arm in ARMS))
-
-holds = {l: c["gap"] >= 0 for l, c in claims.items()}
-clear = {l: holds[l] and is_clear(c) for l, c in claims.items()}
-if all(clear.values()):
-    verdict = "reproduced"
-elif any(holds.values()):
-    verdict = "partly reproduced"
-else:
-    verdict = "not reproduced at this scale"
-
-
-def tracks_control(loss_name):
-    """Is the SNR arm within seed noise of the squared-Euclidean control (None without the control)?"""
-    c = claims[loss_name].get("vs_squared")
-    return None if c is None else abs(c["gap"]) <= max(c["spread"], 0.005)
-
-
-def why(loss_name):
-    c = claims[loss_name]
-    if "vs_squared" not in c:
-        return ""
-    return (f" {loss_name}: SNR is {'within seed noise of' if tracks_control(loss_name) else 'apart from'} the "
-            f"squared-Euclidean control ({100 * c['vs_squared']['gap']:+.1f} points), and squared vs plain Euclidean "
-            f"differ by {100 * c['squared_vs_plain']['gap']:+.1f}.")
-
-
-tracked = [tracks_control(l) for l in P.losses]
+headline = [c.name for c in criteria if c.role == "headline"]
 explanation = (
-    "SNR " + "; ".join(f"{'>=' if holds[l] else '<'} Euclidean for {l} ({100 * c['gap']:+.1f} R@1 points, "
-                       f"{'clear' if clear[l] else 'not clear'} against the seed spread)" for l, c in claims.items())
-    + "." + "".join(why(l) for l in P.losses)
-    + f" On L2-normalised {P.embedding_dim}-d features (nearly zero-mean, with or without the regulariser) d_S is the squared "
-      "Euclidean distance up to centring (exact for zero-mean unit vectors)"
-    + (", and the SNR arms track the squared-Euclidean control: their gains and losses against the Euclidean "
-       "baseline are those of d^2 vs d under the same margins (a 0.2 margin on d^2 is about 0.07 on d), not of "
-       "the signal-to-noise ratio." if tracked and all(t is True for t in tracked) else
-       "; where the SNR arm departs from the squared-Euclidean control, centring and the per-anchor scale matter."
-       if any(t is not None for t in tracked) else ".")
+    " ".join(criteria.sentence(name) for name in headline)
+    + f" Margins and λ were tuned per distance on validation classes; arms converged: "
+    + ", ".join(f"{arm} {'yes' if ok else 'no'}" for arm, ok in converged.items())
+    + ". On L2-normalised features d_S is the squared Euclidean distance of centred features divided by the "
+      "anchor's centred norm (exact), so the SNR arm differs from the squared-Euclidean control only through "
+      "centring and that per-anchor scale."
 )
 print(f"verdict: {verdict}. {explanation}")
 
 # %%
-summary_numbers = {f"{arm} R@1": float(summary.loc[arm, ("mean", "R@1")]) for arm in ARMS}
-summary_numbers.update({f"{arm} NMI": float(summary.loc[arm, ("mean", "nmi")]) for arm in ARMS})
+ours = {f"{arm} R@1": float(summary.loc[arm, ("mean", "R@1")]) for arm in ARMS}
+ours.update({f"{arm} NMI": float(summary.loc[arm, ("mean", "nmi")]) for arm in ARMS})
+budget = {"iteration cap": P.iterations, "eval_every": P.eval_every, "plateau_tol": P.plateau_tol,
+          "min_iterations": P.min_iterations, "seeds": len(seeds), "sweep runs": len(sweep_rows),
+          "sweep iterations per run": P.sweep_iterations,
+          "iterations run (arms)": int(runs["iterations"].sum()),
+          "train seconds (sweep + arms)": float(runs["train_seconds"].sum() + sweep_table["train_seconds"].sum())}
 result_file = write_result(
     SLUG,
     title="Signal-to-Noise Ratio: A Robust Distance Metric for Deep Metric Learning (CVPR 2019)",
-    claim="The SNR distance inside standard losses (contrastive, triplet, ...) beats the Euclidean distance on zero-shot retrieval and clustering.",
+    claim="The SNR distance inside standard losses (contrastive, triplet, ...) beats the Euclidean distance on "
+          "zero-shot retrieval and clustering.",
     verdict=verdict,
     explanation=explanation,
-    ours=summary_numbers,
+    ours=ours,
     paper={"per-loss Euclidean vs SNR (Tables 1-2)": "not retrieved: check the PDF"},
     profile=P.profile,
+    criteria=criteria,
+    convergence={arm: {"converged": ok, "iterations": [int(v) for v in conv[conv.arm == arm]["iterations"]],
+                       "best val MAP@R": [float(v) for v in conv[conv.arm == arm]["best val"]]}
+                 for arm, ok in converged.items()},
+    budget=budget,
+    rows=rows,
 )
 
 # %%
@@ -591,7 +692,11 @@ print("toy SNR matrix:", [[round(v, 3) for v in row] for row in toy_d.tolist()])
 print("exact identities hold (< 1e-12):",
       all(v["max |d_S - ||PΔ||²/||Pa||²|"] < 1e-12 for v in exact.values()),
       exact["zero-mean, unit norm"]["max |d_S - (2 - 2cos)|"] < 1e-12)
+print("chosen:", {f"{l}_{d}": (round(m, 4), round(v, 4)) for (l, d), (m, v) in chosen.items()})
 for arm in ARMS:
-    print(f"{arm:30s} R@1 {summary.loc[arm, ('mean', 'R@1')]:.3f} ± {summary.loc[arm, ('std', 'R@1')]:.3f}"
-          f"   NMI {summary.loc[arm, ('mean', 'nmi')]:.3f}   AUC {summary.loc[arm, ('mean', 'auc')]:.3f}")
+    print(f"{arm:28s} R@1 {summary.loc[arm, ('mean', 'R@1')]:.3f} ± {summary.loc[arm, ('std', 'R@1')]:.3f}"
+          f"   NMI {summary.loc[arm, ('mean', 'nmi')]:.3f}   converged {converged[arm]}")
+for c in criteria:
+    o = criteria.outcome(c.name)
+    print(f"{c.name:26s} {100 * o.mean:+.2f} ± {100 * o.stderr:.2f} points: {o.status}")
 print(f"verdict: {verdict}")
