@@ -255,3 +255,42 @@ def test_unpruned_error_times_alpha_in_classical_band():
             errs.append(generalisation_error(max_margin_student(x, y), t))
         vals.append(alpha * float(np.mean(errs)))
     assert all(0.35 < v < 0.7 for v in vals), vals
+
+
+def test_two_step_draw_labels_margins_and_distribution():
+    from mlcompanion.data.perceptron import canonical_teacher, complete_inputs, plane_probe_margins, teacher_projections
+
+    proj = teacher_projections(4000, seed=3)
+    assert torch.equal(proj, teacher_projections(4000, seed=3))
+    idx = torch.arange(0, 4000, 2)
+    x, y = complete_inputs(proj, idx, 6, seed=5)
+    t = canonical_teacher(6)
+    assert x.shape == (2000, 6) and torch.equal(y, torch.where(x @ t >= 0, 1.0, -1.0).double())
+    assert torch.equal(x[:, :2], proj[idx])
+    # the completed inputs are standard Gaussian in every coordinate (moments of 2000 draws)
+    assert x.mean(0).abs().max() < 0.1 and (torch.cov(x.T) - torch.eye(6, dtype=torch.float64)).abs().max() < 0.1
+    # plane probe margins equal linear_margins with the explicit probe
+    theta = math.radians(30)
+    probe = math.cos(theta) * t + math.sin(theta) * canonical_teacher(6).roll(1)
+    assert torch.allclose(plane_probe_margins(proj[idx], theta), linear_margins(x, probe), atol=1e-12)
+    assert torch.allclose(plane_probe_margins(proj, 0.0), proj[:, 0].abs())
+    with pytest.raises(ValueError):
+        complete_inputs(proj, torch.tensor([1, 1]), 6, seed=0)
+    with pytest.raises(ValueError):
+        plane_probe_margins(proj, 4.0)
+
+
+def test_two_step_draw_unpruned_error_matches_direct_draw():
+    # the same distribution as teacher_student: unpruned max-margin error at alpha = 4, N = 20 (40 draws each)
+    from mlcompanion.data.perceptron import canonical_teacher, complete_inputs, teacher_projections
+
+    n, p = 20, 80
+    direct, two_step = [], []
+    for s in range(40):
+        x, y, t = teacher_student(n, p, seed=s)
+        direct.append(generalisation_error(max_margin_student(x, y), t))
+        proj = teacher_projections(p, seed=s)
+        x2, y2 = complete_inputs(proj, torch.arange(p), n, seed=1000 + s)
+        two_step.append(generalisation_error(max_margin_student(x2, y2), canonical_teacher(n)))
+    se = math.sqrt((np.var(direct) + np.var(two_step)) / 40)
+    assert abs(np.mean(direct) - np.mean(two_step)) < 3 * se

@@ -7,6 +7,12 @@
   vector orthogonal to ``T``.
 - ``max_margin_student(x, y)``: the student of the theory, the maximum-margin perceptron without
   bias, solved *exactly* (see below), not by the weakly regularised logistic proxy.
+- ``teacher_projections(n_examples, seed)`` and ``complete_inputs(proj, idx, n_dim, seed)``: the same
+  distribution drawn in two steps, for very large ``alpha_tot``. The problem is rotation invariant,
+  so the teacher is ``e_1`` (``canonical_teacher``) and an imperfect probe lies in the plane of
+  ``e_1, e_2``: the first step draws only every input's two coordinates along ``e_1`` and ``e_2``
+  (enough to compute labels and every probe margin), the second the other ``N - 2`` coordinates of
+  the examples a pruning rule keeps. Memory and time grow with ``P`` only through two scalars per example.
 - ``generalisation_error(J, T) = arccos(R) / pi`` with ``R = J . T / (||J|| ||T||)`` (the
   probability that student and teacher disagree on a fresh Gaussian input).
 
@@ -28,7 +34,8 @@ import torch
 
 from ..validation import check_embeddings, check_finite
 
-__all__ = ["teacher_student", "probe_at_angle", "max_margin_student", "generalisation_error"]
+__all__ = ["teacher_student", "probe_at_angle", "max_margin_student", "generalisation_error", "canonical_teacher",
+           "teacher_projections", "plane_probe_margins", "complete_inputs"]
 
 
 def _check_int(value, name: str, minimum: int = 1) -> int:
@@ -124,3 +131,62 @@ def generalisation_error(student: torch.Tensor, teacher: torch.Tensor) -> float:
     j, t = student.to(torch.float64), teacher.to(torch.float64)
     r = float((j @ t) / (j.norm() * t.norm()))
     return math.acos(min(1.0, max(-1.0, r))) / math.pi
+
+
+def canonical_teacher(n_dim: int) -> torch.Tensor:
+    """The teacher ``e_1`` (float64, ``(n_dim,)``) of ``teacher_projections`` / ``complete_inputs``."""
+    n_dim = _check_int(n_dim, "n_dim", minimum=2)
+    t = torch.zeros(n_dim, dtype=torch.float64)
+    t[0] = 1.0
+    return t
+
+
+def teacher_projections(n_examples: int, seed: int) -> torch.Tensor:
+    """Float64 ``(P, 2)``: the coordinates of ``P`` standard Gaussian inputs along the teacher ``e_1``
+    (column 0; the label is its sign) and along ``e_2`` (column 1), the first step of a two-step
+    draw of ``teacher_student`` data (module docstring)."""
+    n_examples = _check_int(n_examples, "n_examples")
+    seed = _check_int(seed, "seed", minimum=0)
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n_examples, 2, generator=g, dtype=torch.float64)
+
+
+def plane_probe_margins(proj: torch.Tensor, theta: float) -> torch.Tensor:
+    """``|x . J|`` for the unit probe ``J = cos(theta) e_1 + sin(theta) e_2`` at angle ``theta``
+    (radians, in [0, pi]) to the teacher ``e_1``, from ``teacher_projections``'s ``(P, 2)`` output."""
+    if not isinstance(proj, torch.Tensor) or proj.dim() != 2 or proj.shape[1] != 2:
+        raise ValueError(f"proj must be a (P, 2) tensor from teacher_projections, got {proj!r:.80}")
+    check_finite(proj, "proj")
+    theta = float(theta)
+    if not (0.0 <= theta <= math.pi):
+        raise ValueError(f"theta must be an angle in radians in [0, pi], got {theta!r}")
+    p = proj.to(torch.float64)
+    return (math.cos(theta) * p[:, 0] + math.sin(theta) * p[:, 1]).abs()
+
+
+def complete_inputs(proj: torch.Tensor, idx: torch.Tensor, n_dim: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The full inputs and labels of the examples ``idx`` (the second step of the two-step draw).
+
+    Row ``i`` of the result is ``(proj[idx[i], 0], proj[idx[i], 1], g_i)`` with ``g_i`` standard
+    Gaussian in the other ``n_dim - 2`` coordinates (drawn in the order of ``idx`` from ``seed``), and
+    the label ``sign(proj[idx[i], 0])``. ``idx`` must hold unique indices; call it once with the union
+    of every subset a rule keeps, so that subsets of one dataset share their examples.
+    Returns float64 ``(len(idx), n_dim)`` inputs and ``(len(idx),)`` labels in {-1, +1}.
+    """
+    if not isinstance(proj, torch.Tensor) or proj.dim() != 2 or proj.shape[1] != 2:
+        raise ValueError(f"proj must be a (P, 2) tensor from teacher_projections, got {proj!r:.80}")
+    n_dim = _check_int(n_dim, "n_dim", minimum=2)
+    seed = _check_int(seed, "seed", minimum=0)
+    idx = torch.as_tensor(idx, dtype=torch.int64)
+    if idx.dim() != 1 or idx.numel() == 0:
+        raise ValueError(f"idx must be a non-empty 1-D index tensor, got shape {tuple(idx.shape)}")
+    if int(idx.min()) < 0 or int(idx.max()) >= proj.shape[0]:
+        raise ValueError(f"idx must lie in [0, {proj.shape[0]}), got [{int(idx.min())}, {int(idx.max())}]")
+    if torch.unique(idx).numel() != idx.numel():
+        raise ValueError("idx must hold unique indices")
+    g = torch.Generator().manual_seed(seed)
+    rest = torch.randn(idx.numel(), n_dim - 2, generator=g, dtype=torch.float64)
+    head = proj[idx].to(torch.float64)
+    x = torch.cat([head, rest], dim=1)
+    y = torch.where(head[:, 0] >= 0, 1.0, -1.0).to(torch.float64)
+    return x, y
