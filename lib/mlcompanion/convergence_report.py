@@ -1,0 +1,41 @@
+"""What a notebook shows about convergence, in one place: a generated sentence over
+``mlcompanion.verdict.convergence_table`` and the validation-curve panel (every run, one thin line per
+seed). Candidates for ``mlcompanion.verdict`` / ``mlcompanion.plotting`` (issue 11)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+__all__ = ["convergence_sentence", "plot_validation_curves"]
+
+
+def convergence_sentence(table: pd.DataFrame, converged: Mapping[str, bool], tol: float, cap: int,
+                         metric: str = "MAP@R") -> str:
+    """One sentence: how many arms converged on every seed, the iterations run, and which did not."""
+    if table.empty:
+        raise ValueError("the convergence table is empty: no run was trained")
+    n_ok = sum(bool(v) for v in converged.values())
+    text = (f"{n_ok} of {len(converged)} arms converged on every seed (tolerance {tol:g} {metric}; "
+            f"iterations run per run: {table['iterations'].min()}-{table['iterations'].max()}, cap {cap}).")
+    late = [arm for arm, ok in converged.items() if not ok]
+    if late:
+        text += f" Not converged: {', '.join(late)}; their comparisons count as inconclusive."
+    return text
+
+
+def plot_validation_curves(ax, results: Mapping, arms: Sequence[str], seeds: Sequence[int],
+                           colors: Mapping[str, str], ylabel: str = "validation MAP@R (held-out training classes)"):
+    """Every run's validation curve (``results[(arm, seed)].curve``), one thin line per seed, one colour
+    per arm; curves of fewer than 3 points are drawn with markers."""
+    for arm in arms:
+        for k, seed in enumerate(seeds):
+            steps, values = zip(*results[(arm, seed)].curve)
+            ax.plot(steps, values, "o-" if len(steps) < 3 else "-", lw=1, ms=3, color=colors[arm],
+                    label=arm if k == 0 else None)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(ylabel)
+    ax.set_title("validation curves (one line per seed)")
+    ax.legend(fontsize=8)
+    return ax
