@@ -27,6 +27,7 @@ from mlcompanion.losses.equiangular import (
     EquiangularGenerationError,
     EquiangularHead,
     EquiangularLoss,
+    NormFaceHead,
     generate_equiangular_basis,
     load_official_basis,
     max_abs_cosine,
@@ -95,6 +96,31 @@ def test_head_is_fixed_and_sequential_model_matches_loss():
     ce = nn.CrossEntropyLoss(label_smoothing=0.1)(model(x), y)
     torch.testing.assert_close(ce, EquiangularLoss(basis)(backbone(x), y))
     assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in backbone.parameters())
+
+
+def test_normface_head_is_the_learnable_ebv_head():
+    """Same logits as EquiangularHead when its weights are the basis; the weights are trainable and
+    their scale does not matter; it equals pytorch-metric-learning's normalized softmax logits."""
+    basis = generate_equiangular_basis(10, 16)
+    torch.manual_seed(0)
+    head = NormFaceHead(10, 16, temperature=0.07)
+    assert [p.shape for p in head.parameters()] == [torch.Size([10, 16])] and head.weight.requires_grad
+    with torch.no_grad():
+        head.weight.copy_(3.0 * basis)
+    x, y = _batch(n=9, d=16, n_cls=10)
+    torch.testing.assert_close(head(x), EquiangularHead(basis)(x))
+    ce = F.cross_entropy(head(x), y)
+    ce.backward()
+    assert head.weight.grad is not None and torch.isfinite(head.weight.grad).all()
+    pml = pml_losses.NormalizedSoftmaxLoss(num_classes=10, embedding_size=16, temperature=0.07)
+    pml.W.data = head.weight.detach().t().clone()
+    torch.testing.assert_close(pml(x, y), ce.detach())
+    assert head(x.half()).dtype == torch.float16
+    for bad in (dict(num_classes=1, dim=4), dict(num_classes=3, dim=0), dict(num_classes=3, dim=4, temperature=0.0)):
+        with pytest.raises(ValueError):
+            NormFaceHead(**bad)
+    with pytest.raises(ValueError):
+        head(torch.randn(3, 5))
 
 
 def test_predict_is_nearest_basis_vector_and_scale_invariant():

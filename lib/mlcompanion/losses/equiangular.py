@@ -19,7 +19,9 @@ Two parts:
   the logits are cos(f, w_c) / tau with the fixed EBVs w_c and tau = 0.07; the loss is
   cross-entropy with label smoothing 0.1; the prediction is argmax_c f . w_c (= the smallest
   spherical distance). :class:`EquiangularHead` (logits, no trainable parameter) and
-  :class:`EquiangularLoss` (the loss on the embeddings).
+  :class:`EquiangularLoss` (the loss on the embeddings). The control :class:`NormFaceHead` has
+  the same cosine logits with *learnable* class vectors (NormFace / normalized softmax), so that
+  "EBV vs a learned classifier" can be separated from "cosine vs linear softmax".
 
 A limit of the generator worth knowing: the hinge's gradient on a pair is sign * w_j, which at a
 (near-)identical or (near-)antipodal pair is parallel to w_i and vanishes once projected on the
@@ -52,6 +54,7 @@ __all__ = [
     "generate_equiangular_basis",
     "load_official_basis",
     "EquiangularHead",
+    "NormFaceHead",
     "EquiangularLoss",
     "OFFICIAL_THRESHOLD",
     "DEFAULT_WELCH_FACTOR",
@@ -367,6 +370,51 @@ class EquiangularHead(nn.Module):
     def predict(self, embeddings: torch.Tensor) -> torch.Tensor:
         """argmax_c cos(f_i, w_c): the class with the smallest spherical distance, int64 (n,)."""
         return self.cosines(embeddings).argmax(dim=1)
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, dim={self.dim}, temperature={self.temperature}"
+
+
+class NormFaceHead(nn.Module):
+    """The learnable counterpart of :class:`EquiangularHead` (NormFace, Wang et al. 2017; the
+    normalized softmax of Zhai & Wu 2019): ``logits_ic = cos(f_i, w_c) / tau`` with class vectors
+    ``w_c`` that are *parameters* (initialised as standard normal rows, seeded by the caller's
+    torch seed) and normalised in every forward pass. Same temperature, same cosine logits as the
+    EBV head: the only difference is that the class vectors are learned instead of fixed.
+
+    Input (n, d) float; output (n, N), in the input's dtype (float16/bfloat16 computed in float32).
+    With ``weight`` set to an EBV basis it gives the EBV head's logits (tests/test_equiangular.py).
+    """
+
+    def __init__(self, num_classes: int, dim: int, temperature: float = 0.07):
+        super().__init__()
+        num_classes, dim = _positive_int(num_classes, "num_classes"), _positive_int(dim, "dim")
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        self.temperature = check_positive(temperature, "temperature")
+        self.weight = nn.Parameter(torch.randn(num_classes, dim))
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.weight.shape[1])
+
+    def cosines(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """cos(f_i, w_c), shape (n, N)."""
+        check_embeddings(embeddings, allow_empty=True)
+        if embeddings.shape[1] != self.dim:
+            raise ValueError(f"embeddings must have {self.dim} columns, got shape {tuple(embeddings.shape)}")
+        out_dtype = embeddings.dtype
+        if embeddings.dtype in (torch.float16, torch.bfloat16):
+            embeddings = embeddings.float()
+        W = F.normalize(self.weight.to(embeddings.dtype), dim=1)
+        return (F.normalize(embeddings, dim=1) @ W.t()).to(out_dtype)
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.cosines(embeddings) / self.temperature
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, dim={self.dim}, temperature={self.temperature}"
