@@ -267,3 +267,50 @@ def test_tabular_layout_errors(fake_tabular, tmp_path):
         check_tabular_layout(None)
     with pytest.raises(ValueError, match="ids must be"):
         check_tabular_layout(fake_tabular, ids=[])
+
+
+# --- mlcompanion.anyloss_protocol: the notebook's two training protocols -------------------------
+
+def test_binary_loss_arms_match_their_formulas():
+    from mlcompanion.anyloss_protocol import ARMS, BinaryLoss
+
+    torch.manual_seed(0)
+    z = torch.randn(20)
+    y = (torch.rand(20) < 0.3).long()
+    y[0], y[1] = 1, 0
+    scores = torch.stack([torch.zeros_like(z), z], dim=1)
+    p = torch.sigmoid(z)
+    assert math.isclose(BinaryLoss("bce")(scores, y).item(),
+                        torch.nn.functional.binary_cross_entropy(p, y.float()).item(), rel_tol=1e-5)
+    assert math.isclose(BinaryLoss("mse")(scores, y).item(), ((p - y.float()) ** 2).mean().item(), rel_tol=1e-6)
+    assert math.isclose(BinaryLoss("wbce")(scores, y).item(), weighted_bce(p, y).item(), rel_tol=1e-6)
+    assert math.isclose(BinaryLoss("any_f1", L=73.0)(scores, y).item(), AnyLoss("f1", L=73.0)(p, y).item(), rel_tol=1e-6)
+    for arm in ARMS:
+        assert torch.isfinite(BinaryLoss(arm)(scores, y))
+    with pytest.raises(ValueError, match="arm"):
+        BinaryLoss("focal")
+
+
+def test_full_batch_gd_is_plain_gd_and_stops_at_a_plateau():
+    from mlcompanion.anyloss_protocol import SLP, BinaryLoss, full_batch_gd
+
+    torch.manual_seed(0)
+    x = torch.randn(200, 2)
+    y = (x[:, 0] > 0).long()
+    model = SLP(2)
+    w0 = [p.detach().clone() for p in model.parameters()]
+    loss_fn = BinaryLoss("bce")
+    loss = loss_fn(model(x), y)
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    full_batch_gd(model, loss_fn, x, y, lr=0.5, iterations=1, eval_every=1, validate=lambda m: 0.0)
+    for p, p0, g in zip(model.parameters(), w0, grads):  # one step = w - lr * grad, no momentum
+        assert torch.allclose(p, p0 - 0.5 * g, atol=1e-6)
+
+    model = SLP(2)
+    acc = lambda m: float(((m(x)[:, 1] > 0).long() == y).float().mean())  # noqa: E731
+    result = full_batch_gd(model, loss_fn, x, y, lr=0.5, iterations=5000, eval_every=10, validate=acc,
+                           min_iterations=100)
+    assert result.stopped == "plateau" and result.curve[-1][0] < 5000
+    assert result.curve[-1][1] > 0.95 and result.losses[-1] < result.losses[0]
+    with pytest.raises(ValueError, match="lr"):
+        full_batch_gd(model, loss_fn, x, y, lr=0.0, iterations=1, eval_every=1, validate=acc)
