@@ -11,20 +11,22 @@
 # and Proxy-Anchor losses on CUB-200-2011, Cars196, SOP and In-Shop (the paper's main R@K table, also
 # in the official README; its table number not verified here). The paper also introduces
 # **utilization**, the mean distance of a test embedding to its nearest training embedding, and
-# reports that Metrix lowers it (test examples land in regions explored during training).
+# reports that Metrix lowers it, over the whole of training (test examples land in regions explored
+# during training).
 #
 # This notebook shows
 # 1. **exactly, without training**: the mixed loss on a toy batch, how it varies with λ, and that
 #    the official anchor-negative branch is empty under class-balanced batches;
-# 2. **by training**: R@1/2/4/8, MAP@R and utilization on *unseen* glyph classes for contrastive and
-#    MS, each with and without Metrix (embedding level), same network / batches / budget,
-#    mean ± std over 3 seeds, beside the paper's numbers;
-# 3. a plain verdict.
+# 2. **by training to convergence**: R@1/2/4/8, MAP@R and utilization on *unseen* glyph classes for
+#    MS with and without Metrix (embedding level), same network and batches, each run stopped at the
+#    plateau of its validation MAP@R on held-out *training* classes, 3 paired seeds, with
+#    utilization tracked over training;
+# 3. a verdict computed from criteria registered before training (`mlcompanion.verdict`).
 #
 # | profile | data | hardware | wall time |
 # |---|---|---|---|
-# | `ci` (default) | font glyphs rendered from matplotlib's fonts, 64 train / 64 test classes | 1 CPU thread | about 1 minute |
-# | `paper` | CUB-200-2011, Cars196 or SOP from `data_root` (zero-shot class split) | 1 GPU | estimate: CUB / Cars 10-30 min per arm and seed, SOP 1-2 h (not measured) |
+# | `ci` (default) | font glyphs rendered from matplotlib's fonts, 48 train + 16 validation / 64 test classes | 1 CPU thread | about 3-4 minutes |
+# | `paper` | CUB-200-2011, Cars196 or SOP from `data_root` (zero-shot class split, a fifth of the training classes held out for validation) | 1 GPU | estimate (not measured): CUB / Cars 10-30 min per run, SOP 1-2 h; 6 arms × 3 seeds on CUB ≈ 3-9 GPU-hours |
 
 # %% tags=["parameters"]
 profile = "ci"
@@ -34,6 +36,9 @@ seed = 0
 # Knobs: None means "the profile's value" (see PROFILES below).
 dataset = None
 iterations = None
+eval_every = None
+plateau_tol = None
+min_iterations = None
 n_seeds = None
 arms = None
 embedding_dim = None
@@ -53,17 +58,21 @@ num_workers = None
 # %% [markdown]
 # ## Profiles
 # `ci` trains a 3-layer CNN (64-d, L2-normalised) on 32×32 glyphs with batches of 16 classes × 4
-# images, Adam 1e-3. `paper` follows the official README/code where the shared trainer allows:
+# images, Adam with the learning rate ×`lr_gamma` at each of `lr_milestones`; `iterations` is a cap:
+# every run validates every `eval_every` iterations (MAP@R on held-out training classes) and stops
+# once (after `min_iterations`) the last quarter of its validation curve gains no more than
+# `plateau_tol`. `paper` follows the official README/code where the shared trainer allows:
 # ImageNet ResNet-50 (read from a local weights file) → Linear(512) → L2, batches of 100, Adam
 # lr 1e-4 with weight decay 1e-4, about 60 epochs (CUB: 5,864 training images → ~3,500 iterations)
 # with the learning rate ×0.5 every 5 epochs (the MS schedule; the official contrastive runs use
-# ×0.1 every 10), Metrix weight 0.4, λ ~ Beta(2, 2).
+# ×0.1 every 10), Metrix weight 0.4, λ ~ Beta(2, 2), 3 seeds.
 #
 # Deviations from the official protocol, all forced by the shared trainer (`mlcompanion.train`):
 # class-balanced batches (20 classes × 5) instead of random batches on CUB/Cars, no 5-epoch warm-up
 # of the embedding layer, no frozen BatchNorm, no gradient clipping (official: by value 10), one
-# learning-rate schedule for all arms, GAP only (official: GAP + GMP). In-Shop needs a query/gallery
-# evaluation and a loader that `mlcompanion.data` does not have yet: not covered.
+# learning-rate schedule for all arms, GAP only (official: GAP + GMP), and a fifth of the training
+# classes held out for validation. In-Shop needs a query/gallery evaluation and a loader that
+# `mlcompanion.data` does not have yet: not covered.
 #
 # Because batches are class-balanced, every anchor has positives, so the official anchor-negative
 # branch (only anchors *without* positives) is empty; both profiles therefore use the
@@ -81,54 +90,58 @@ ALL_ARMS = ("contrastive", "contrastive_metrix", "ms", "ms_metrix", "ms_metrix_f
 DATASETS = ("glyphs", "cub200", "cars196", "sop")
 PAIRINGS = ("pos_neg", "anchor_neg", "random")
 PROFILES = {
-    "ci": dict(dataset="glyphs", iterations=50, n_seeds=3, arms=list(ALL_ARMS[:4]), embedding_dim=64,
-               classes_per_batch=16, samples_per_class=4, lr=1e-3, weight_decay=0.0, lr_milestones=[],
-               lr_gamma=0.5, metrix_weight=0.4, metrix_pairing="pos_neg", resize=32, crop=32,
-               backbone_weights="", num_workers=0),
-    "paper": dict(dataset="cub200", iterations=3500, n_seeds=1, arms=list(ALL_ARMS), embedding_dim=512,
-                  classes_per_batch=20, samples_per_class=5, lr=1e-4, weight_decay=1e-4,
-                  lr_milestones=[290 * k for k in range(1, 12)], lr_gamma=0.5, metrix_weight=0.4,
-                  metrix_pairing="pos_neg", resize=256, crop=224,
+    "ci": dict(dataset="glyphs", iterations=480, eval_every=40, plateau_tol=0.005, min_iterations=300, n_seeds=3,
+               arms=["ms", "ms_metrix"], embedding_dim=64, classes_per_batch=16, samples_per_class=4, lr=1e-3,
+               weight_decay=0.0, lr_milestones=[200, 300], lr_gamma=0.1, metrix_weight=0.4,
+               metrix_pairing="pos_neg", resize=32, crop=32, backbone_weights="", num_workers=0),
+    "paper": dict(dataset="cub200", iterations=3500, eval_every=290, plateau_tol=0.005, min_iterations=2900,
+                  n_seeds=3, arms=list(ALL_ARMS), embedding_dim=512, classes_per_batch=20, samples_per_class=5,
+                  lr=1e-4, weight_decay=1e-4, lr_milestones=[290 * k for k in range(1, 12)], lr_gamma=0.5,
+                  metrix_weight=0.4, metrix_pairing="pos_neg", resize=256, crop=224,
                   backbone_weights="~/.cache/torch/hub/checkpoints/resnet50-11ad3fa6.pth", num_workers=8),
 }
 P = resolve_profile(
     PROFILES, profile, device=device, data_root=data_root, seed=seed, namespace=globals(),
-    dataset=dataset, iterations=iterations, n_seeds=n_seeds, arms=arms, embedding_dim=embedding_dim,
+    dataset=dataset, iterations=iterations, eval_every=eval_every, plateau_tol=plateau_tol,
+    min_iterations=min_iterations, n_seeds=n_seeds, arms=arms, embedding_dim=embedding_dim,
     classes_per_batch=classes_per_batch, samples_per_class=samples_per_class, lr=lr,
     weight_decay=weight_decay, lr_milestones=lr_milestones, lr_gamma=lr_gamma, metrix_weight=metrix_weight,
     metrix_pairing=metrix_pairing, resize=resize, crop=crop, backbone_weights=backbone_weights,
     num_workers=num_workers,
 )
 unknown_arms = sorted(set(P.arms) - set(ALL_ARMS))
-if unknown_arms or not P.arms:
-    raise ValueError(f"arms must be a non-empty subset of {ALL_ARMS}, got {P.arms}")
+if unknown_arms or not {"ms", "ms_metrix"} <= set(P.arms):
+    raise ValueError(f"arms must be a subset of {ALL_ARMS} holding 'ms' and 'ms_metrix' (the headline pair), got {P.arms}")
 if P.dataset not in DATASETS:
     raise ValueError(f"dataset must be one of {DATASETS}, got {P.dataset!r}")
+if (P.profile == "ci") != (P.dataset == "glyphs"):
+    raise ValueError(f"the ci profile trains on glyphs, the paper profile on a benchmark; got {P.profile!r} with {P.dataset!r}")
 if P.metrix_pairing not in PAIRINGS:
     raise ValueError(f"metrix_pairing must be one of {PAIRINGS}, got {P.metrix_pairing!r}")
-if P.dataset != "glyphs":
-    from mlcompanion.data import check_layout
-    from mlcompanion.models import load_backbone_weights, resnet50
+if P.profile == "paper":
+    from mlcompanion.setups import check_paper_inputs
 
-    check_layout(P.dataset, P.data_root)  # stops here, naming the dataset and its layout, if absent
-    load_backbone_weights(resnet50(num_classes=None), Path(P.backbone_weights).expanduser())
+    check_paper_inputs(P, P.dataset)  # stops here, naming the dataset layout or the weights file, if absent
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import TensorDataset
+from IPython.display import Markdown, display
 
 from mlcompanion.distances import EuclideanDistance
-from mlcompanion.experiments import compare_arms, format_mean_std, run_arms, summarize_runs
-from mlcompanion.gallery import write_result
+from mlcompanion.experiments import format_mean_std, run_arms, summarize_runs
+from mlcompanion.gallery import paper_row, write_result
 from mlcompanion.losses import ContrastiveLoss, MultiSimilarityLoss
 from mlcompanion.losses.mixup import MetrixLoss, metrix_mixed_term, mix_pairs
 from mlcompanion.metrics.utilization import utilization
 from mlcompanion.plotting import PALETTE, savefig, use_style
 from mlcompanion.repro import make_deterministic
-from mlcompanion.train import TrainConfig, embed
+from mlcompanion.setups import retrieval_setup
+from mlcompanion.train import TrainConfig, embed, evaluate_retrieval
+from mlcompanion.convergence_report import convergence_sentence, plot_validation_curves
+from mlcompanion.verdict import Criterion, arm_convergence, convergence_table, register_criteria
 
 SLUG = "metrix"
 make_deterministic(P.seed)
@@ -218,59 +231,58 @@ savefig(fig, SLUG, "mixed_term_vs_lambda")
 plt.show()
 
 # %% [markdown]
-# ## Zero-shot retrieval with and without Metrix
+# ## Zero-shot retrieval with and without Metrix, trained to convergence
 # Train on one set of classes, retrieve among **unseen** classes. For a given seed every arm starts
 # from the same weights and sees the same batches; only the loss changes. Arms:
-# - `contrastive`: Euclidean on unit vectors, margins 0 / 0.5 (official), AvgNonZero;
-#   `contrastive_metrix`: + 0.4 × Metrix/embed (pos-neg);
-# - `ms`: MS with its miner (α 2, β 40, λ 0.5, ε 0.1); `ms_metrix`: + 0.4 × Metrix/embed (pos-neg;
-#   the miner acts on the clean term only, our choice);
-# - optional (`arms` knob; in the paper profile): `ms_metrix_feature` (mix backbone features after
+# - `ms`: MS with its miner (α 2, β 40, λ 0.5, ε 0.1); `ms_metrix`: + `metrix_weight` × Metrix/embed
+#   (pos-neg; the miner acts on the clean term only, our choice);
+# - optional (`arms` knob; in the paper profile): `contrastive` (Euclidean on unit vectors, margins
+#   0 / 0.5, official) and `contrastive_metrix`; `ms_metrix_feature` (mix backbone features after
 #   global pooling: exactly a mix of the un-normalised embeddings, since the head is affine) and
 #   `ms_metrix_input` (mix images with each anchor's hardest negative, one extra forward pass).
 #
-# Utilization is computed after training from the test and training embeddings of each run.
+# Every run validates on classes held out from the *training* classes (MAP@R; never the test
+# classes) and stops at the plateau of that curve or at the cap. At each validation point it also
+# measures utilization (test embeddings against training embeddings), for the paper's
+# utilization-over-training figure; that measurement never decides anything during training. It is
+# stored on the model and read back, with the trained model, through `run_arms(keep_models=True)`.
+#
+# ### Criteria, registered before training
+# The brief's rule, as two headline criteria on the paired seeds: Metrix's R@1 on the unseen classes
+# is **not lower** than the base loss's (the paired gap clearly above minus one point: a
+# non-inferiority test), **and** its utilization is **lower** (the paired gap clearly below zero by
+# more than the minimum effect). That Metrix *raises* R@1, as the paper's table shows, is a
+# secondary criterion; so are the contrastive pair and the feature-level variant when they are run.
 
 # %%
-if P.dataset == "glyphs":
-    from mlcompanion.data import load_glyphs
-    from mlcompanion.models import EmbeddingNet, SmallConvNet
-
-    glyphs = load_glyphs(n_train_classes=64, n_test_classes=64, n_augments=2, image_size=P.crop, seed=P.seed)
-    train_set = TensorDataset(glyphs.train.images, glyphs.train.labels)
-    test_set = TensorDataset(glyphs.test.images, glyphs.test.labels)
-    train_labels = glyphs.train.labels
-
-    def build_model():
-        return EmbeddingNet(SmallConvNet(in_channels=1, embedding_dim=P.embedding_dim), P.embedding_dim)
-
-    print(f"glyphs: {len(train_set)} train images of {len(glyphs.train.classes)} classes, "
-          f"{len(test_set)} test images of {len(glyphs.test.classes)} unseen classes")
-else:
-    from mlcompanion.data import EvalTransform, TrainTransform, open_dataset
-    from mlcompanion.models import EmbeddingNet, load_backbone_weights, resnet50
-
-    train_set = open_dataset(P.dataset, P.data_root, "train", transform=TrainTransform(resize=P.resize, crop=P.crop, seed=P.seed))
-    test_set = open_dataset(P.dataset, P.data_root, "test", transform=EvalTransform(resize=P.resize, crop=P.crop))
-    train_eval_set = open_dataset(P.dataset, P.data_root, "train", transform=EvalTransform(resize=P.resize, crop=P.crop))
-    train_labels = train_set.labels
-
-    def build_model():
-        backbone = load_backbone_weights(resnet50(num_classes=None), Path(P.backbone_weights).expanduser())
-        return EmbeddingNet(backbone, P.embedding_dim)
-
-    print(f"{P.dataset}: {len(train_set)} train images ({train_set.num_classes} classes), "
-          f"{len(test_set)} test images ({test_set.num_classes} unseen classes)")
-
-trained_models = []  # run_arms builds one model per (arm, seed), in that order; keep them for utilization
-
-
-def make_model():
-    model = build_model()
-    trained_models.append(model)
-    return model
+registered = [
+    Criterion("ms_metrix_r1_not_lower", "MS + Metrix/embed R@1 not more than 1 point below MS R@1", metric="R@1",
+              method="ms_metrix", baseline="ms", threshold=-0.01),
+    Criterion("ms_metrix_lowers_utilization", "MS + Metrix/embed utilization below MS utilization",
+              metric="utilization", method="ms_metrix", baseline="ms", direction="below", min_effect=0.005),
+    Criterion("ms_metrix_raises_r1", "MS + Metrix/embed R@1 above MS R@1", metric="R@1", method="ms_metrix",
+              baseline="ms", min_effect=0.005, role="secondary"),
+]
+if {"contrastive", "contrastive_metrix"} <= set(P.arms):
+    registered += [
+        Criterion("contrastive_metrix_r1_not_lower", "contrastive + Metrix/embed R@1 not more than 1 point below "
+                  "contrastive R@1", metric="R@1", method="contrastive_metrix", baseline="contrastive",
+                  threshold=-0.01, role="secondary"),
+        Criterion("contrastive_metrix_lowers_utilization", "contrastive + Metrix/embed utilization below contrastive",
+                  metric="utilization", method="contrastive_metrix", baseline="contrastive", direction="below",
+                  min_effect=0.005, role="secondary"),
+    ]
+if "ms_metrix_feature" in P.arms:
+    registered.append(Criterion("ms_metrix_feature_raises_r1", "MS + Metrix (feature) R@1 above MS R@1", metric="R@1",
+                                method="ms_metrix_feature", baseline="ms", min_effect=0.005, role="secondary"))
+criteria = register_criteria(registered)
+criteria.registered_table()
 
 # %%
+S = retrieval_setup(P, dataset=P.dataset)
+print(S.description)
+
+
 def metrix(base, level="embedding"):
     return MetrixLoss(base, w=P.metrix_weight, beta_ab=2.0, pairing=P.metrix_pairing, level=level)
 
@@ -288,96 +300,105 @@ ARM_LOSSES = {
     "ms_metrix_input": lambda: metrix(MultiSimilarityLoss(), level="input"),
 }
 
+
+def model_utilization(model):
+    """Utilization of the test set against the training set (no augmentation) for one model."""
+    test_emb, _ = embed(model, S.test_set, device=P.device, num_workers=P.num_workers)
+    train_emb, _ = embed(model, S.train_eval_set, device=P.device, num_workers=P.num_workers)
+    return utilization(test_emb, train_emb)
+
+
+def validate(model):
+    """Validation MAP@R on the held-out training classes (decides the plateau). Also appends the
+    model's utilization at this point to ``model.utilization_curve`` (read back via keep_models)."""
+    value = evaluate_retrieval(model, S.val_set, ks=(1,), device=P.device)["map_at_r"]
+    if not hasattr(model, "utilization_curve"):
+        model.utilization_curve = []
+    model.utilization_curve.append(model_utilization(model))
+    return value
+
+
 cfg = TrainConfig(iterations=P.iterations, classes_per_batch=P.classes_per_batch,
                   samples_per_class=P.samples_per_class, lr=P.lr, weight_decay=P.weight_decay,
                   lr_milestones=tuple(P.lr_milestones), lr_gamma=P.lr_gamma, device=P.device,
-                  num_workers=P.num_workers)
+                  num_workers=P.num_workers, eval_every=P.eval_every, plateau_tol=P.plateau_tol,
+                  min_iterations=P.min_iterations)
 seeds = [P.seed + k for k in range(P.n_seeds)]
-runs, train_results = run_arms({a: ARM_LOSSES[a] for a in P.arms}, make_model, train_set, train_labels,
-                               test_set, cfg, seeds)
-train_for_util = train_set if P.dataset == "glyphs" else train_eval_set
-util = []
-for (arm, s), model in zip(zip(runs["arm"], runs["seed"]), trained_models):
-    train_emb, _ = embed(model, train_for_util, device=P.device)
-    test_emb, _ = embed(model, test_set, device=P.device)
-    util.append(utilization(test_emb, train_emb))
-runs["utilization"] = util
+runs, train_results = run_arms({a: ARM_LOSSES[a] for a in P.arms}, S.make_model, S.train_set, S.train_labels,
+                               S.test_set, cfg, seeds, validate=validate, keep_models=True)
+runs["utilization"] = [model_utilization(train_results[(arm, s)].model) for arm, s in zip(runs["arm"], runs["seed"])]
+
+# %% [markdown]
+# ## Did every arm converge?
+# One row per run: iterations run, why it stopped (`plateau` or `cap`), the best validation MAP@R,
+# and how much the last quarter of the validation curve improved on the best value before it.
+# A run has converged when that gain is at most the plateau tolerance.
+
+# %%
+conv = convergence_table(train_results, P.plateau_tol)
+converged = arm_convergence(conv)
+display(conv.round(4))
+display(Markdown(convergence_sentence(conv, converged, P.plateau_tol, P.iterations)))
 
 # %% [markdown]
 # ## Results
+# Test metrics on the unseen classes, mean ± std over seeds (recalls and MAP@R in %), utilization
+# (mean squared distance from a test embedding to its nearest training embedding, unit vectors,
+# so between 0 and 4), and the mean number of iterations each arm ran before its plateau.
 
 # %%
 METRICS = ["R@1", "R@2", "R@4", "R@8", "map_at_r"]
-summary = summarize_runs(runs, METRICS + ["utilization"])
+summary = summarize_runs(runs, METRICS + ["utilization", "iterations"])
 table = format_mean_std(summary[[(st, m) for st in ("mean", "std") for m in METRICS]])
 table.columns = ["R@1 (%)", "R@2 (%)", "R@4 (%)", "R@8 (%)", "MAP@R (%)"]
 table["utilization"] = format_mean_std(summary[[("mean", "utilization"), ("std", "utilization")]], scale=1.0, digits=3)
+table["iterations"] = summary["mean"]["iterations"].round(0).astype(int)
 table
 
+# %% [markdown]
+# **Reading the figures.** First figure, left to right: R@1 on unseen classes, utilization
+# (lower = test embeddings lie closer to training embeddings), and every run's validation MAP@R on the
+# held-out training classes (one thin line per seed; it decided when the run stopped). Second figure:
+# utilization over training, one line per seed, as in the paper's utilization plot.
+
 # %%
-fig, (ax_r, ax_u, ax_loss) = plt.subplots(1, 3, figsize=(14, 3.8))
+colors = {arm: PALETTE[k % len(PALETTE)] for k, arm in enumerate(P.arms)}
+fig, (ax_r, ax_u, ax_val) = plt.subplots(1, 3, figsize=(15, 3.9))
 x_pos = np.arange(len(P.arms))
-colors = [PALETTE[k % len(PALETTE)] for k in range(len(P.arms))]
-ax_r.bar(x_pos, 100 * summary["mean"]["R@1"], yerr=100 * summary["std"]["R@1"], capsize=3, color=colors)
-ax_r.set_ylim(max(0, 100 * float(summary["mean"]["R@1"].min()) - 10), 100 * float(summary["mean"]["R@1"].max()) + 4)
+ax_r.bar(x_pos, 100 * summary["mean"]["R@1"], yerr=100 * summary["std"]["R@1"], capsize=3,
+         color=[colors[a] for a in P.arms])
+ax_r.set_ylim(max(0, 100 * float(summary["mean"]["R@1"].min()) - 10), min(100, 100 * float(summary["mean"]["R@1"].max()) + 4))
 ax_r.set_ylabel("Recall@1 on unseen classes (%)")
 ax_r.set_title(f"R@1, mean ± std over {len(seeds)} seed(s)")
-ax_u.bar(x_pos, summary["mean"]["utilization"], yerr=summary["std"]["utilization"], capsize=3, color=colors)
+ax_u.bar(x_pos, summary["mean"]["utilization"], yerr=summary["std"]["utilization"], capsize=3,
+         color=[colors[a] for a in P.arms])
 ax_u.set_ylabel("utilization: mean squared distance\ntest → nearest train embedding")
 ax_u.set_title("utilization (lower = test falls in explored regions)")
 for ax in (ax_r, ax_u):
     ax.set_xticks(x_pos, P.arms, rotation=25, ha="right")
-for a, arm in enumerate(P.arms):
-    losses = np.mean([train_results[(arm, s)].losses for s in seeds], axis=0)
-    ax_loss.plot(np.arange(1, len(losses) + 1), losses, label=arm, color=colors[a])
-ax_loss.set_xlabel("iteration")
-ax_loss.set_ylabel("training loss (clean + w × mixed)")
-ax_loss.set_title("training curves (mean over seeds)")
-ax_loss.legend(fontsize=8)
+plot_validation_curves(ax_val, train_results, P.arms, seeds, colors)
 fig.tight_layout()
 savefig(fig, SLUG, "retrieval_utilization")
 plt.show()
 
-# %% [markdown]
-# ## Paper vs ours
-# The paper's R@1 (%), ResNet-50, 512-d, from the official README's results table, which repeats the
-# paper's main R@K table (its table number was not verified against the PDF). "Metrix (feature)" is
-# the paper's best variant; our `*_metrix` arms are Metrix/embed. The paper's utilization values
-# were not retrieved, so none is printed as the paper's. Ours are glyph classes at ci scale: absolute
-# numbers are not comparable, the *gain* (Metrix − base) is what we test.
-
-# %%
-paper = pd.DataFrame(
-    {"CUB": [64.7, 66.4, 67.4, 67.8, 70.2, 71.4], "Cars": [81.6, 83.9, 85.1, 87.8, 88.8, 89.6],
-     "SOP": [74.9, 76.7, 77.5, 76.9, 78.5, 81.0], "In-Shop": [86.4, 88.4, 89.1, 90.1, 91.9, 92.2]},
-    index=["Contrastive", "+ Metrix/embed", "+ Metrix (feature)", "MS", "+ Metrix/embed", "+ Metrix (feature)"],
-)
-paper.index = [f"paper (README = main table): {r}" for r in paper.index]
-ours = pd.DataFrame({
-    f"ours ({P.profile}, {P.dataset}) R@1": (100 * summary["mean"]["R@1"]).round(1),
-    "MAP@R": (100 * summary["mean"]["map_at_r"]).round(1),
-    "utilization": summary["mean"]["utilization"].round(3),
-})
-def our_gain(base_arm):
-    metrix_arm = f"{base_arm}_metrix"
-    if not {base_arm, metrix_arm} <= set(P.arms):
-        return np.nan
-    return 100 * (summary.loc[metrix_arm, ("mean", "R@1")] - summary.loc[base_arm, ("mean", "R@1")])
-
-
-gains = pd.DataFrame({
-    "paper CUB gain (R@1 points)": {"contrastive -> + Metrix/embed": 66.4 - 64.7, "MS -> + Metrix/embed": 70.2 - 67.8},
-    f"ours, {P.dataset} (R@1 points)": {"contrastive -> + Metrix/embed": our_gain("contrastive"),
-                                      "MS -> + Metrix/embed": our_gain("ms")},
-}).round(1)
-print(paper.to_string())
-print()
-print(ours.to_string())
-print()
-gains
+fig, ax = plt.subplots(figsize=(6.5, 3.8))
+for arm in P.arms:
+    for k, s in enumerate(seeds):
+        result = train_results[(arm, s)]
+        steps = [step for step, _ in result.curve]
+        ax.plot(steps, result.model.utilization_curve, "o-" if len(steps) < 3 else "-", lw=1, ms=3,
+                color=colors[arm], label=arm if k == 0 else None)
+ax.set_xlabel("iteration")
+ax.set_ylabel("utilization (test → nearest train)")
+ax.set_title("utilization over training (one line per seed)")
+ax.legend(fontsize=8)
+fig.tight_layout()
+savefig(fig, SLUG, "utilization_over_training")
+plt.show()
 
 # %% [markdown]
 # ## Claim check
+# The registered criteria, judged on the paired seeds, and the verdict of the shared rule.
 
 # %%
 assert np.isfinite(runs[METRICS + ["utilization"]].to_numpy()).all()
@@ -389,68 +410,92 @@ if P.dataset == "glyphs" and P.iterations >= 50:
     # raw-pixel nearest neighbour on the same test classes gives R@1 = 0.561 (brief); trained nets must beat it
     assert (runs["R@1"] > 0.561).all(), runs[["arm", "seed", "R@1"]]
 
-# The claim, per base loss: Metrix raises mean R@1 on unseen classes AND lowers mean utilization.
-pairs = [(b, f"{b}_metrix") for b in ("contrastive", "ms") if {b, f"{b}_metrix"} <= set(P.arms)]
-checks = {}
-for base_arm, metrix_arm in pairs:
-    r1 = compare_arms(runs, metrix_arm, base_arm, "R@1")
-    ut = compare_arms(runs, base_arm, metrix_arm, "utilization")  # positive gap = Metrix lower
-    checks[base_arm] = {"r1": r1, "util": ut, "r1_up": r1["gap"] >= 0, "util_down": ut["gap"] > 0}
-    print(f"{base_arm:12s}: R@1 gap {100 * r1['gap']:+.1f} points (larger seed std {100 * r1['spread']:.1f}, "
-          f"Metrix wins {r1['wins']}/{r1['seeds']} seeds); utilization "
-          f"{summary.loc[base_arm, ('mean', 'utilization')]:.3f} -> {summary.loc[metrix_arm, ('mean', 'utilization')]:.3f} "
-          f"(lower on {ut['wins']}/{ut['seeds']} seeds)")
+criteria.evaluate_runs(runs)
+verdict = criteria.verdict(converged)
+display(criteria.table(scale=100, digits=2))
 
-# R@1 is the paper's headline claim; utilization is its explanation. A utilization drop counts only
-# when it holds on every seed (the seed-to-seed spread of utilization is as large as the gaps).
-for c in checks.values():
-    c["util_clear"] = c["util_down"] and c["util"]["wins"] == c["util"]["seeds"]
-r1_all = bool(checks) and all(c["r1_up"] for c in checks.values())
-util_all = bool(checks) and all(c["util_clear"] for c in checks.values())
-if r1_all and util_all:
-    verdict = "reproduced"
-elif any(c["r1_up"] for c in checks.values()) or util_all:
-    verdict = "partly reproduced"
-else:
-    verdict = "not reproduced at this scale"
-explanation = "; ".join(
-    f"{b}: Metrix/embed {'raises' if c['r1_up'] else 'lowers'} mean R@1 ({100 * c['r1']['gap']:+.1f} points, "
-    f"larger seed std {100 * c['r1']['spread']:.1f}, higher on {c['r1']['wins']}/{c['r1']['seeds']} seeds) and "
-    f"{'lowers utilization on every seed' if c['util_clear'] else 'does not lower utilization consistently'}"
-    for b, c in checks.items()
-) + (f" ({P.iterations} iterations, {len(seeds)} seeds, {P.dataset}, pos-neg pairing)." if checks else "no base/Metrix pair was run.")
-print(f"verdict: {verdict}. {explanation}")
+
+def criterion_sentence(c):
+    if c.metric == "utilization":
+        return criteria.sentence(c.name, scale=1.0, unit="", digits=4)
+    return criteria.sentence(c.name)
+
+
+display(Markdown("\n".join(f"- {criterion_sentence(c)}" for c in criteria) + f"\n\n**Verdict: {verdict}.**"
+                 + "\n\n(Values in the table above are ×100: R@1 in points, utilization ×100.)"))
 
 # %% [markdown]
-# **Reading the verdict.** The rule: *reproduced* when, for every base loss, Metrix raises mean R@1
-# and lowers utilization on every seed; *partly* when R@1 rises for some base loss, or utilization
-# falls consistently for all; otherwise *not reproduced at this scale*.
-#
-# What we learn at ci scale: the mixed term is not free. With weight 0.4 on 3 × 60 mixes per anchor,
-# it takes part of every gradient step away from the clean objective that R@1 measures; within a
-# budget of 50 iterations on a small CNN trained from scratch that acts as a brake rather than as a
-# regulariser, and R@1 drops for both base losses. Runs with a longer budget (`-p iterations 150`)
-# are the natural next check; in our pilots they narrowed the gap without reversing it, while
-# utilization fell more clearly. The paper's gains come from ImageNet-pretrained ResNet-50 on natural
-# images trained for 60+ epochs, where the best variant mixes *features*; 64-d embeddings of 64
-# glyph classes leave little unexplored space for mixup to fill. The `paper` profile (optionally
-# with `ms_metrix_feature` and `ms_metrix_input`) tests the claim at its own scale.
+# ## Paper vs ours
+# One row per quantity. The paper's R@1 values (ResNet-50, 512-d) are from the official README's
+# results table, which repeats the paper's main R@K table (its table number was not verified against
+# the PDF); the gains are differences of those rows. The paper's utilization values were not
+# retrieved: its rows give only the direction the paper reports. In `ci` the data are glyphs: only
+# the *ordering* (the sign of the gain) is compared, never the values.
+
+# %%
+PAPER_R1 = {  # official README (billpsomas/Metrix_ICLR22) = the paper's main table; R@1 %, ResNet-50, 512-d
+    "cub200": {"contrastive": 64.7, "contrastive_metrix": 66.4, "ms": 67.8, "ms_metrix": 70.2, "ms_metrix_feature": 71.4,
+               "ms_metrix_input": 69.0},
+    "cars196": {"contrastive": 81.6, "contrastive_metrix": 83.9, "ms": 87.8, "ms_metrix": 88.8, "ms_metrix_feature": 89.6,
+                "ms_metrix_input": 89.0},
+    "sop": {"contrastive": 74.9, "contrastive_metrix": 76.7, "ms": 76.9, "ms_metrix": 78.5, "ms_metrix_feature": 81.0,
+            "ms_metrix_input": 77.9},
+}
+ARM_TITLES = {"contrastive": "contrastive", "contrastive_metrix": "contrastive + Metrix/embed", "ms": "MS",
+              "ms_metrix": "MS + Metrix/embed", "ms_metrix_feature": "MS + Metrix (feature)",
+              "ms_metrix_input": "MS + Metrix/input"}
+paper_data = "cub200" if P.dataset == "glyphs" else P.dataset
+paper_setting = f"{paper_data}, ResNet-50, 512-d"
+source = "official README (Metrix_ICLR22) = paper's main table"
+ours_setting = (f"{'glyphs, SmallConvNet' if P.dataset == 'glyphs' else P.dataset + ', ResNet-50'}, "
+                f"{P.embedding_dim}-d, {len(seeds)} seeds")
+as_what = "ordering" if P.dataset == "glyphs" else "value"
+rows = [paper_row(f"{ARM_TITLES[arm]} R@1 (%)", paper=PAPER_R1[paper_data][arm], paper_setting=paper_setting,
+                  source=source, ours=round(100 * float(summary.loc[arm, ("mean", "R@1")]), 1),
+                  ours_setting=ours_setting, comparable_as=as_what) for arm in P.arms]
+for method in ("ms_metrix", "contrastive_metrix", "ms_metrix_feature", "ms_metrix_input"):
+    base = "contrastive" if method.startswith("contrastive") else "ms"
+    if not {method, base} <= set(P.arms):
+        continue
+    gap = runs[runs.arm == method].set_index("seed")["R@1"] - runs[runs.arm == base].set_index("seed")["R@1"]
+    rows.append(paper_row(f"R@1 gain, {ARM_TITLES[method]} − {ARM_TITLES[base]} (points)",
+                          paper=round(PAPER_R1[paper_data][method] - PAPER_R1[paper_data][base], 1),
+                          paper_setting=paper_setting, source=source + " (difference of two rows)",
+                          ours=round(100 * float(gap.mean()), 2), ours_setting=ours_setting + ", paired mean",
+                          comparable_as=as_what))
+    ugap = (runs[runs.arm == method].set_index("seed")["utilization"]
+            - runs[runs.arm == base].set_index("seed")["utilization"])
+    rows.append(paper_row(f"utilization, {ARM_TITLES[method]} − {ARM_TITLES[base]}",
+                          paper_setting="paper: lower with Metrix (values not retrieved)",
+                          ours=round(float(ugap.mean()), 4), ours_setting=ours_setting + ", paired mean",
+                          comparable_as="ordering"))
+pd.DataFrame(rows)
 
 # %%
 summary_numbers = {f"{arm} R@1": float(summary.loc[arm, ("mean", "R@1")]) for arm in P.arms}
 summary_numbers.update({f"{arm} MAP@R": float(summary.loc[arm, ("mean", "map_at_r")]) for arm in P.arms})
 summary_numbers.update({f"{arm} utilization": float(summary.loc[arm, ("mean", "utilization")]) for arm in P.arms})
+budget = {"cap iterations": P.iterations, "eval_every": P.eval_every, "min_iterations": P.min_iterations,
+          "plateau_tol": P.plateau_tol, "lr_milestones": list(P.lr_milestones), "seeds": len(seeds),
+          "arms": list(P.arms), "iterations run (all runs)": int(runs["iterations"].sum()),
+          "train seconds (all runs)": round(float(runs["train_seconds"].sum()), 1)}
+explanation = " ".join(criterion_sentence(c) for c in criteria if c.role == "headline") + (
+    "" if all(converged.values()) else
+    " Not converged: " + ", ".join(a for a, ok in converged.items() if not ok) + ".")
 result_file = write_result(
     SLUG,
     title="It Takes Two to Tango: Mixup for Deep Metric Learning (Metrix, ICLR 2022)",
-    claim="Mixing examples and their interpolated labels inside a pair loss (Metrix) raises unseen-class R@1 "
-          "over the same loss without mixup and lowers utilization.",
+    claim="Mixing examples and their interpolated labels inside a pair loss (Metrix) keeps or raises unseen-class "
+          "R@1 over the same loss without mixup and lowers utilization.",
     verdict=verdict,
     explanation=explanation,
     ours=summary_numbers,
-    paper={"contrastive R@1 (CUB)": 0.647, "contrastive + Metrix/embed R@1 (CUB)": 0.664,
-           "ms R@1 (CUB)": 0.678, "ms + Metrix/embed R@1 (CUB)": 0.702},
+    paper={f"{ARM_TITLES[arm]} R@1 ({paper_data})": PAPER_R1[paper_data][arm] / 100 for arm in P.arms},
     profile=P.profile,
+    criteria=criteria,
+    convergence=converged,
+    budget=budget,
+    rows=rows,
 )
 
 # %%
@@ -459,6 +504,8 @@ print(f"toy MS mixed term (pos-neg, lam 0.5): {toy['MS mixed term, pos-neg, lam 
       f"anchor-neg with the official exclusion: {toy['MS mixed term, anchor-neg (official: anchors without positives)']:.6f}")
 for arm in P.arms:
     print(f"{arm:20s} R@1 {summary.loc[arm, ('mean', 'R@1')]:.3f} ± {summary.loc[arm, ('std', 'R@1')]:.3f}"
-          f"   MAP@R {summary.loc[arm, ('mean', 'map_at_r')]:.3f}"
-          f"   utilization {summary.loc[arm, ('mean', 'utilization')]:.3f}")
+          f"   utilization {summary.loc[arm, ('mean', 'utilization')]:.3f}"
+          f"   iterations {int(summary.loc[arm, ('mean', 'iterations')])}   converged {converged[arm]}")
+for name, row in criteria.table(scale=100, digits=2).iterrows():
+    print(f"{name}: {row['value']:+.2f} ± {row['± s.e.']:.2f} (×100), {row['outcome']}")
 print(f"verdict: {verdict}")
