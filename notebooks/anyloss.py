@@ -398,7 +398,7 @@ for key, (xd, yd) in {"d1": (x_data1, y_data1), "bc": (x_bc, y_bc)}.items():
     print(f"{DATA_NAMES[key]:13s}: {len(yd)} samples, {xd.shape[1]} features, {yd.double().mean().item():.1%} positives; "
           f"per seed {len(s0[1])} train / {len(s0[2])} validation / {len(s0[3])} test")
 
-# %%
+# %% tags=["timing"]
 JOBS = ([("mlp", "d1", arm, P.L, "") for arm in P.arms]
         + [("slp", "d1", arm, P.L, "") for arm in P.arms]
         + [("mlp", "d1", "any_f1", Lv, tag) for Lv, tag in L_TAG.items() if "any_f1" in P.arms]

@@ -337,7 +337,7 @@ else:
 # the last quarter of its curve improves on the best before it by at most `plateau_tol` (at least
 # `min_iterations` and 8 points; `mlcompanion.verdict.convergence_check`), or at the cap.
 
-# %%
+# %% tags=["timing"]
 rows, test_scores, curves = [], {}, {}
 tasks = list(make_tasks())
 with tqdm(total=len(tasks) * len(ARMS), desc="runs", ascii=True, mininterval=5.0) as bar:

@@ -584,7 +584,7 @@ def pool_embeddings(pool: torch.Tensor) -> torch.Tensor:
 
 print("embedding:", embedding_name)
 
-# %%
+# %% tags=["timing"]
 real_seeds = [P.seed + s for s in range(P.n_seeds)]
 base_cfg = TrainConfig(iterations=P.iterations, batch_size=P.batch_size, lr=P.lr, optimizer=P.optimizer,
                        weight_decay=P.weight_decay, device=P.device, progress=False, eval_every=P.eval_every,
@@ -794,7 +794,7 @@ rows = [
 ]
 pd.DataFrame(rows)
 
-# %%
+# %% tags=["timing"]
 cpu_seconds = time.process_time() - cpu_start
 budget = {"perceptron fits": len(sim), "perceptron seeds": len(perceptron_seeds), "largest alpha_tot": max(P.alphas_tot),
           "smallest kept fraction": min(P.fractions), "MLP runs": len(real), "MLP seeds": len(real_seeds),

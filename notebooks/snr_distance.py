@@ -364,7 +364,7 @@ def config(cap, stop_at_plateau=True):
 # %% [markdown]
 # ### The sweep (validation classes only)
 
-# %%
+# %% tags=["timing"]
 sweep_rows = []
 
 

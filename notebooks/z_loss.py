@@ -568,7 +568,7 @@ rows = [
 ]
 pd.DataFrame(rows)
 
-# %%
+# %% tags=["timing"]
 cpu_seconds = time.process_time() - cpu_start
 budget = {"iteration cap": P.iterations, "eval_every": P.eval_every, "plateau_tol": P.plateau_tol,
           "min_iterations": P.min_iterations, "seeds": len(seeds), "tuning runs": len(tuning),

@@ -194,6 +194,15 @@ def test_write_result_records_criteria_convergence_budget_and_rows(tmp_path, mon
     assert "| m_beats_b | headline |" in text and "m: converged" in text and "paper Table 1" in text
     with pytest.raises(ValueError, match="source"):
         paper_row("x", paper=1.0)
+    # time measurements never reach the committed ci record (they differ between runs) ...
+    assert "cap iterations" in record["budget"] and "timing" not in record
+    kwargs["budget"] = {"cap iterations": 600, "train seconds (all runs)": 12.3, "wall seconds": 40.0}
+    record = json.loads(write_result("toy", verdict="reproduced", **kwargs).read_text())
+    assert record["budget"] == {"cap iterations": 600} and "timing" not in record
+    # ... but a paper-profile run keeps them
+    monkeypatch.setenv("COMPANION_RUN_DIR", str(tmp_path / "run"))
+    record = json.loads(write_result("toy", verdict="reproduced", **kwargs).read_text())
+    assert record["timing"] == {"train seconds (all runs)": 12.3, "wall seconds": 40.0}
 
 
 def test_retrieval_setup_ci_and_paper(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import os
 import tempfile
 from pathlib import Path
@@ -23,6 +24,10 @@ VERDICTS = _VERDICT_RULE_VALUES
 # only the four values of the shared rule are accepted.
 LEGACY_VERDICTS = ("not reproduced at this scale",)
 COMPARABLE_AS = ("value", "ordering", "trend")
+# Budget entries that are measurements of time (wall or CPU seconds) change from run to run and from
+# machine to machine: they are kept (under "timing") only in a paper-profile run's result.json, never
+# in the committed ci one, so a second `make figures` on unchanged code rewrites nothing.
+_TIMING_KEY = re.compile(r"second|wall", re.IGNORECASE)
 
 
 def _round(value, digits: int = 3):
@@ -43,6 +48,14 @@ def _write_atomic(path: Path, text: str) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+def _split_timing(budget: dict | None) -> tuple[dict | None, dict]:
+    """``budget`` without its time measurements (keys naming seconds or wall time), and those."""
+    if budget is None:
+        return None, {}
+    kept = {k: v for k, v in budget.items() if not _TIMING_KEY.search(str(k))}
+    return kept, {k: v for k, v in budget.items() if k not in kept}
 
 
 def paper_row(quantity: str, *, paper=None, paper_setting: str = "", source: str = "", ours=None,
@@ -86,8 +99,9 @@ def write_result(
     With registered criteria (``mlcompanion.verdict.Criteria``), ``verdict`` must be the one their
     rule gives, and the record holds every criterion with its values, threshold and outcome;
     ``convergence`` maps each trained arm to whether it converged (or to a dict with its details),
-    ``budget`` says what was spent (iteration cap, evaluations, seeds, wall time), and ``rows`` are
-    the paper-vs-ours rows (``paper_row``).
+    ``budget`` says what was spent (iteration cap, evaluations, seeds; entries naming seconds or wall
+    time are kept only in a paper-profile run, under ``timing``: they differ between runs), and
+    ``rows`` are the paper-vs-ours rows (``paper_row``).
     """
     allowed = VERDICTS if criteria is not None else VERDICTS + LEGACY_VERDICTS
     if verdict not in allowed:
@@ -99,6 +113,7 @@ def write_result(
             raise ValueError(f"{name} must be a non-empty string")
     for row in rows or []:
         paper_row(**row)  # validates
+    budget, timing = _split_timing(budget)
     record = {
         "slug": slug,
         "title": title,
@@ -113,6 +128,8 @@ def write_result(
         "budget": None if budget is None else _round(dict(budget)),
         "rows": None if rows is None else _round(list(rows), 4),
     }
+    if timing and run_dir() is not None:
+        record["timing"] = _round(timing)
     path = run_dir() / "result.json" if run_dir() is not None else figures_root() / slug / "result.json"
     _write_atomic(path, json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     return path
