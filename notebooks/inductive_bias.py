@@ -127,7 +127,7 @@ from scipy import stats
 
 from mlcompanion.data import load_digits_tensors
 from mlcompanion.gallery import paper_row, write_result
-from mlcompanion.metrics.inductive_bias import (
+from mlcompanion.metrics.inductive_bias_estimation import (
     empirical_inductive_bias,
     estimate_inductive_bias,
     fit_scaled_ncx2,
@@ -162,7 +162,7 @@ SEEDS = list(range(P.n_seeds))
 # **Estimator** (official `utils.py`): sample M hypotheses, measure their test errors $e_1..e_M$, fit
 # $e \sim s\cdot\chi'^2_{k}(\lambda)$ (scaled non-central $\chi^2$, location 0) by maximum likelihood and
 # read off $I(\varepsilon) = -\log F_{k,\lambda}(\varepsilon / s)$.
-# `mlcompanion.metrics.inductive_bias.estimate_inductive_bias(errors, eps)` (→ `.nats`, `.bits`, `.fit`); the fit
+# `mlcompanion.metrics.inductive_bias_estimation.estimate_inductive_bias(errors, eps)` (→ `.nats`, `.bits`, `.fit`); the fit
 # alone is `fit_scaled_ncx2` (on errors / mean, scale mapped back), the read-off `inductive_bias(eps, fit)`.
 # Where `ncx2.logcdf` underflows the official code uses Sankaran's normal approximation and returns
 # $z^2/2$; we return $-\log\Phi(z)$ (`sankaran_log_cdf`), because $z^2/2$ drops $\log(|z|\sqrt{2\pi})$.

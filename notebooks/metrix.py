@@ -135,7 +135,7 @@ from mlcompanion.experiments import format_mean_std, run_arms, summarize_runs
 from mlcompanion.gallery import paper_row, write_result
 from mlcompanion.losses import ContrastiveLoss, MultiSimilarityLoss
 from mlcompanion.losses.mixup import MetrixLoss, metrix_mixed_term, mix_pairs
-from mlcompanion.metrics.utilization import utilization
+from mlcompanion.metrics.embedding_utilization import utilization
 from mlcompanion.plotting import PALETTE, savefig, use_style
 from mlcompanion.repro import make_deterministic
 from mlcompanion.setups import retrieval_setup
@@ -172,7 +172,7 @@ pd.set_option("display.precision", 3)
 #
 # **Utilization (Sec. 4; formula recalled, not verified against the PDF).** With $Q$ the test and
 # $X$ the training embeddings, $u(Q) = \frac1{|Q|}\sum_{q\in Q} \min_{x\in X} \|f(q) - f(x)\|^2$.
-# `mlcompanion.metrics.utilization.utilization(test_emb, train_emb)`
+# `mlcompanion.metrics.embedding_utilization.utilization(test_emb, train_emb)`
 #
 # **Where the official code differs.** Its contrastive pos-neg branch mixes each anchor's *first*
 # positive with every negative (once per positive pair); we mix every positive, as the equation

@@ -138,10 +138,12 @@ def test_finite_gradient_at_the_centre():
     z = torch.ones(3, 4, dtype=torch.float64, requires_grad=True)
     CDCMLoss()(z, torch.tensor([0, 1, 0])).backward()
     assert torch.isfinite(z.grad).all()
-    # without the guard the un-squared distance has a NaN gradient at z = c (the reason for eps)
-    z0 = torch.ones(1, 4, dtype=torch.float64, requires_grad=True)
-    CDCMLoss(eps=0.0)(z0, torch.tensor([0])).backward()
-    assert torch.isnan(z0.grad).all()
+    # without the guard (eps = 0, the official formula) the square root is the safe one: gradient 0
+    # at z = c, not NaN (issue 13)
+    for dtype in (torch.float64, torch.float32, torch.float16):
+        z0 = torch.ones(1, 4, dtype=dtype, requires_grad=True)
+        CDCMLoss(eps=0.0)(z0, torch.tensor([0])).backward()
+        assert torch.equal(z0.grad, torch.zeros_like(z0))
 
 
 def test_clamp_max_caps_distance_and_zeroes_gradient():

@@ -93,3 +93,68 @@ def test_get_distance_by_name():
     assert isinstance(get_distance("cosine"), CosineSimilarity)
     d = EuclideanDistance()
     assert get_distance(d) is d
+
+
+# --- numerics (issue 13): half precision, close pairs -------------------------------------------
+
+def _cluster_far_from_origin(n=20, d=32, radius=245.0, width=0.25, seed=0):
+    """A cluster ``width`` wide whose centre sits ``radius`` from the origin (Gram expansion cancels)."""
+    g = torch.Generator().manual_seed(seed)
+    centre = torch.randn(1, d, generator=g, dtype=torch.float64)
+    centre = centre / centre.norm() * radius
+    return centre + width * torch.rand(n, d, generator=g, dtype=torch.float64) / d ** 0.5
+
+
+@pytest.mark.parametrize("cls", [EuclideanDistance, SquaredEuclideanDistance])
+@pytest.mark.parametrize("same", [True, False])
+def test_close_pairs_keep_float32_precision(cls, same):
+    x32 = _cluster_far_from_origin().float()
+    x64 = x32.double()  # the reference: the same (float32-rounded) points in float64
+    got = cls()(x32) if same else cls()(x32, x32[:7].clone())
+    want = cls()(x64) if same else cls()(x64, x64[:7].clone())
+    off = ~torch.eye(*want.shape, dtype=torch.bool)
+    rel = (got.double() - want).abs()[off] / want[off]
+    assert float(rel.max()) < 1e-5  # Gram expansion alone: 19.5 % error, some distances exactly 0
+
+
+def test_near_duplicate_pair_is_not_zero():
+    x = torch.randn(4, 16).double()
+    x[1] = x[0] + 2.0 ** -16  # representable in float32 next to values of order 1
+    for distance in (EuclideanDistance(), SquaredEuclideanDistance()):
+        for d32, d64 in ((distance(x.float()), distance(x)), (distance(x.float(), x[:2].float()), distance(x, x[:2]))):
+            assert float(d32[1, 0]) > 0
+            assert abs(float(d32[1, 0]) - float(d64[1, 0])) <= 1e-4 * float(d64[1, 0])
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_close_pair_gradient_matches_float64(same):
+    x64 = _cluster_far_from_origin(n=12).float().double()
+    x64[3] = x64[2] + 2.0 ** -8
+    w = torch.rand(12, 12 if same else 5, dtype=torch.float64)
+    grads = []
+    for x in (x64.float(), x64):
+        x = x.clone().requires_grad_()
+        d = EuclideanDistance()(x) if same else EuclideanDistance()(x, x[:5])
+        (d * w.to(x.dtype)).sum().backward()
+        grads.append(x.grad.double())
+    assert float((grads[0] - grads[1]).norm() / grads[1].norm()) < 1e-5
+
+
+@pytest.mark.parametrize("cls", list(SCIPY))
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_computed_in_float32(cls, dtype):
+    # rows of norm ~200: ||x||^2 alone exceeds float16's maximum (65504)
+    x = (torch.randn(10, 16, dtype=torch.float64) * 50).to(dtype)
+    y = (torch.randn(6, 16, dtype=torch.float64) * 50).to(dtype)
+    for got, want in ((cls()(x), cls()(x.double())), (cls()(x, y), cls()(x.double(), y.double()))):
+        assert got.dtype == torch.float32
+        assert torch.isfinite(got).all()
+        np.testing.assert_allclose(got.double().numpy(), want.numpy(), rtol=1e-5, atol=1e-3)
+
+
+def test_distance_ignores_autocast():
+    x = torch.randn(8, 16) * 50
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        d = EuclideanDistance()(x)
+    assert d.dtype == torch.float32
+    torch.testing.assert_close(d, EuclideanDistance()(x))

@@ -1,4 +1,4 @@
-"""Tests of mlcompanion.metrics.inductive_bias (paper ``inductive_bias``: Boopathy et al., IJCAI 2024).
+"""Tests of mlcompanion.metrics.inductive_bias_estimation (paper ``inductive_bias``: Boopathy et al., IJCAI 2024).
 
 References: scipy.stats.ncx2 (exact logcdf, sampling a known distribution), Monte-Carlo for the
 generalised chi-squared, hand-worked cases for the empirical estimate and the GP posterior.
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from mlcompanion.metrics.inductive_bias import (
+from mlcompanion.metrics.inductive_bias_estimation import (
     NCX2Fit,
     empirical_inductive_bias,
     estimate_inductive_bias,

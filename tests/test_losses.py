@@ -22,7 +22,7 @@ from pytorch_metric_learning import losses as pml_losses
 from pytorch_metric_learning import miners as pml_miners
 
 from mlcompanion.distances import CosineSimilarity, EuclideanDistance, SquaredEuclideanDistance
-from mlcompanion.losses import BinomialDevianceLoss, ContrastiveLoss, MultiSimilarityLoss, TripletMarginLoss
+from mlcompanion.losses import BinomialDevianceLoss, ContrastiveLoss, MultiSimilarityLoss, TripletMarginLoss, masked_mean
 from mlcompanion.miners import multi_similarity_mine
 
 torch.set_default_dtype(torch.float32)
@@ -78,6 +78,20 @@ def test_anchor_without_positive_is_skipped():
     loss.from_matrix(sim, y).backward()
     assert torch.all(sim.grad[6] == 0)
     assert torch.any(sim.grad[5] != 0)
+
+
+def test_pml_anchor_rule_matches_pml_with_lone_anchors():
+    # singletons (no positive) and, in the last case, a batch of one class (no negatives at all)
+    labels = [torch.tensor([0, 0, 1, 1, 2, 2, 3, 4]), torch.tensor([0, 0, 0, 1, 2, 3]), torch.zeros(5, dtype=torch.long)]
+    for seed, y in enumerate(labels):
+        x, _ = random_batch(seed, n=len(y), dtype=torch.float64)
+        ours = MultiSimilarityLoss(mining=False, beta=50, dup_thresh=None, anchor_rule="pml")(x, y)
+        pml = pml_losses.MultiSimilarityLoss(alpha=2, beta=50, base=0.5)(x, y)
+        assert ours.item() == pytest.approx(pml.item(), abs=1e-10)
+        official = MultiSimilarityLoss(mining=False, beta=50, dup_thresh=None)(x, y)
+        assert official.item() < ours.item()  # the skipped anchors' terms are positive
+    with pytest.raises(ValueError, match="anchor_rule"):
+        MultiSimilarityLoss(anchor_rule="pytorch")
 
 
 def official_ms_loop(x, y, alpha=2.0, beta=40.0, thresh=0.5, margin=0.1):
@@ -474,3 +488,66 @@ def test_check_finite_fast_path_never_hides_a_bad_entry():
     for bad in ([1.0, float("nan")], [float("inf"), 1.0], [float("inf"), -float("inf")], [3e38, 3e38, float("nan")]):
         with pytest.raises(ValueError, match="must be finite"):
             check_finite(torch.tensor(bad), "x")
+
+
+# --- hyper-parameters and matrices (issue 13) ----------------------------------------------------
+
+@pytest.mark.parametrize("make,arg", [
+    (lambda v: ContrastiveLoss(pos_margin=v), "pos_margin"),
+    (lambda v: ContrastiveLoss(neg_margin=v), "neg_margin"),
+    (lambda v: MultiSimilarityLoss(base=v), "base"),
+    (lambda v: MultiSimilarityLoss(dup_thresh=v), "dup_thresh"),
+    (lambda v: MultiSimilarityLoss(alpha=v), "alpha"),
+    (lambda v: BinomialDevianceLoss(beta=v), "beta"),
+])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "0.5"])
+def test_bad_hyper_parameters_name_the_argument(make, arg, value):
+    with pytest.raises((ValueError, TypeError), match=rf"^{arg} must be a finite number"):
+        make(value)
+
+
+@pytest.mark.parametrize("loss", [ContrastiveLoss(), MultiSimilarityLoss(), BinomialDevianceLoss(),
+                                  TripletMarginLoss()], ids=lambda loss: type(loss).__name__)
+def test_from_matrix_refuses_nan_and_inf(loss):
+    x, y = random_batch(0, n=8)
+    mat = loss.distance(x)
+    for bad in (float("nan"), float("inf")):
+        m = mat.clone()
+        m[0, 1] = bad
+        with pytest.raises(ValueError, match="must be finite"):
+            loss.from_matrix(m, y)
+
+
+def test_masked_mean_selects_instead_of_multiplying():
+    values = torch.tensor([[float("inf"), 2.0], [3.0, float("nan")]])
+    mask = torch.tensor([[False, True], [True, False]])
+    assert masked_mean(values, mask, "mean").item() == 2.5
+    assert masked_mean(values, mask, "mean_nonzero").item() == 2.5
+    with pytest.raises(ValueError, match="mask must be a bool tensor"):
+        masked_mean(values, mask.float(), "mean")
+
+
+def test_pair_masks_refuse_float_and_2d_labels():
+    from mlcompanion.miners import pair_masks
+
+    for bad in (torch.tensor([0.0, 1.0]), torch.tensor([[0, 1]]), [0, 1]):
+        with pytest.raises(ValueError, match="labels must be"):
+            pair_masks(bad)
+
+
+def test_contrastive_near_duplicate_positive_matches_float64():
+    # a positive pair 1e-4 apart: the Gram expansion made its distance exactly 0 in float32, so it
+    # dropped out of mean_nonzero's count (value 25 % off, gradient 50 % off)
+    x64, _ = random_batch(1, n=6, dtype=torch.float64)
+    x64 = torch.nn.functional.normalize(x64, dim=1).float().double()
+    x64[1] = x64[0] + 2.0 ** -13
+    y = torch.tensor([0, 0, 1, 1, 2, 2])
+    loss = ContrastiveLoss(pos_margin=0.0, neg_margin=1.5)
+    out = []
+    for x in (x64.float(), x64):
+        x = x.clone().requires_grad_()
+        value = loss(x, y)
+        value.backward()
+        out.append((value.item(), x.grad.double()))
+    assert out[0][0] == pytest.approx(out[1][0], rel=1e-5)
+    assert float((out[0][1] - out[1][1]).norm() / out[1][1].norm()) < 1e-4

@@ -111,3 +111,62 @@ def test_bad_inputs():
         retrieval_metrics(x.long(), y)
     with pytest.raises(ValueError, match="finite"):
         retrieval_metrics(torch.full_like(x, np.nan), y)
+    with pytest.raises(TypeError, match="ks must be an int or a sequence"):
+        recall_at_k(x, y, ks=2.0)
+
+
+# --- ties and half precision (issue 13) ---------------------------------------------------------
+
+@pytest.mark.parametrize("k", [1, 3, 7])
+def test_knn_breaks_ties_by_reference_index(k):
+    # four copies of one point and four of another: every query's neighbours are tied in groups
+    x = torch.tensor([[1.0, 0.0]] * 4 + [[0.0, 1.0]] * 4)
+    idx = knn(x, k, distance=EuclideanDistance())
+    for q in range(8):
+        same_group = [i for i in range(8) if i != q and (i < 4) == (q < 4)]
+        other_group = [i for i in range(8) if (i < 4) != (q < 4)]
+        assert idx[q].tolist() == (same_group + other_group)[:k]
+
+
+def test_ties_give_one_neighbour_list_whatever_k():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 3, (40, 2), generator=g).float()  # 9 distinct points, many exact ties
+    ref = knn(x, 39, distance=EuclideanDistance())
+    for k in (1, 2, 5, 17):
+        assert torch.equal(knn(x, k, distance=EuclideanDistance(), block_size=7), ref[:, :k])
+
+
+def test_recall_at_1_equals_precision_at_1_on_tied_data():
+    x = torch.zeros(12, 4)  # every embedding identical: all distances tied
+    y = torch.tensor([0, 1, 2] * 4)
+    # by the index rule every query's first neighbour is item 0 (item 1 for query 0)
+    expected = sum(int(y[1 if q == 0 else 0] == y[q]) for q in range(12)) / 12
+    assert recall_at_k(x, y, ks=(1, 4))[1] == precision_at_1(x, y) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_retrieval_in_half_precision_matches_float64(dtype):
+    x, y = data(4, n=60)
+    x = (x * 200).to(dtype)  # rows of norm in the hundreds: the float16 Gram expansion overflows
+    for distance in (EuclideanDistance(), CosineSimilarity()):
+        got = retrieval_metrics(x, y, distance=distance)
+        want = retrieval_metrics(x.double(), y, distance=distance)
+        assert got == pytest.approx(want, abs=1e-9)
+
+
+def test_no_exported_metric_is_shadowed_by_a_submodule():
+    # the import system binds an imported submodule as an attribute of its package: a submodule
+    # named like an exported function would replace it (`metrics.inductive_bias` was both)
+    import subprocess
+    import sys
+
+    import mlcompanion.metrics as metrics
+
+    assert not set(metrics._EXPORTS) & set(metrics.__all__)
+    code = (
+        "import importlib, types, mlcompanion.metrics as m\n"
+        "for sub in m._EXPORTS: importlib.import_module('mlcompanion.metrics.' + sub)\n"
+        "bad = [n for n in m.__all__ if isinstance(getattr(m, n), types.ModuleType)]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,4 +1,4 @@
-"""Metrix (mlcompanion.losses.mixup) and utilization (mlcompanion.metrics.utilization).
+"""Metrix (mlcompanion.losses.mixup) and utilization (mlcompanion.metrics.embedding_utilization).
 
 References:
 - w = 0 (mixing off): pytorch-metric-learning 2.9.0 ContrastiveLoss(neg_margin=0.5, LpDistance()) and
@@ -26,7 +26,7 @@ from torch import nn
 from mlcompanion.distances import CosineSimilarity, EuclideanDistance
 from mlcompanion.losses import ContrastiveLoss, MultiSimilarityLoss, TripletMarginLoss
 from mlcompanion.losses.mixup import MetrixLoss, metrix_mixed_term, mix_pairs
-from mlcompanion.metrics.utilization import nearest_train_distances, utilization
+from mlcompanion.metrics.embedding_utilization import nearest_train_distances, utilization
 from mlcompanion.miners import pair_masks
 from mlcompanion.models import EmbeddingNet
 

@@ -207,7 +207,7 @@ def test_bad_inputs():
         zloss(torch.full((2, 3), float("nan")), c[:2])
     with pytest.raises(ValueError, match="a must be"):
         SphericalZLoss(a=0.0)
-    with pytest.raises(ValueError, match="b must be finite"):
+    with pytest.raises(ValueError, match="b must be a finite number"):
         SphericalZLoss(b=float("inf"))
     with pytest.raises(ValueError, match="reduction"):
         SphericalZLoss(reduction="max")
@@ -221,3 +221,29 @@ def test_bad_inputs():
         FactoredStats(torch.randn(5, 3)).stats(torch.randn(2, 4), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="bias"):
         FactoredStats(torch.randn(5, 3), torch.randn(4))
+
+
+# --- half precision (issue 13) ------------------------------------------------------------------
+
+@pytest.mark.parametrize("loss", [SphericalZLoss(), TaylorSoftmaxLoss(), SphericalSoftmaxLoss(), OneHotMSELoss()],
+                         ids=lambda loss: type(loss).__name__)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_logits_learn_like_float64(loss, dtype):
+    # logits spread over +-600: o^2 and the Z-loss's variance overflow float16 (max 65504)
+    g = torch.Generator().manual_seed(0)
+    logits = (torch.randn(8, 10, generator=g, dtype=torch.float64) * 300).to(dtype).double()
+    targets = torch.randint(0, 10, (8,), generator=g)
+    results = []
+    for x in (logits.to(dtype), logits):
+        x = x.clone().requires_grad_()
+        value = loss(x, targets)
+        value.backward()
+        results.append((value.detach().double(), x.grad.double()))
+    (v16, g16), (v64, g64) = results
+    assert torch.isfinite(v16) and torch.isfinite(g16).all()
+    assert float(v16) == pytest.approx(float(v64), rel=1e-4, abs=1e-6)
+    scale = float(g64.abs().max())
+    assert scale > 0
+    # the gradient is returned in the input's dtype: compare at that dtype's resolution
+    tol = 2 * torch.finfo(dtype).eps * scale
+    assert float((g16 - g64).abs().max()) <= tol

@@ -8,22 +8,19 @@ from __future__ import annotations
 import torch
 
 from .distances import PairwiseDistance
-from .validation import check_labels
+from .validation import check_labels, check_number, check_square_matrix
 
 __all__ = ["pair_masks", "multi_similarity_mine", "triplet_mask"]
 
 
 def _check_square(mat: torch.Tensor, labels: torch.Tensor, name: str = "mat") -> None:
-    if not isinstance(mat, torch.Tensor) or mat.dim() != 2 or mat.shape[0] != mat.shape[1]:
-        shape = tuple(mat.shape) if isinstance(mat, torch.Tensor) else type(mat).__name__
-        raise ValueError(f"{name} must be a square (n, n) pairwise matrix, got {shape}")
-    if not mat.is_floating_point():
-        raise ValueError(f"{name} must be floating point, got {mat.dtype}")
+    check_square_matrix(mat, name)
     check_labels(labels, mat.shape[0])
 
 
 def pair_masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Boolean (n, n) masks of positive pairs (same label, i != j) and negative pairs."""
+    check_labels(labels)
     same = labels.unsqueeze(0) == labels.unsqueeze(1)
     eye = torch.eye(labels.shape[0], dtype=torch.bool, device=labels.device)
     return same & ~eye, ~same
@@ -50,6 +47,9 @@ def multi_similarity_mine(
     Returns boolean (n, n) masks ``(pos_kept, neg_kept)``.
     """
     _check_square(sim, labels, "sim")
+    eps = check_number(eps, "eps")
+    if dup_thresh is not None:
+        dup_thresh = check_number(dup_thresh, "dup_thresh")
     pos, neg = pair_masks(labels)
     if dup_thresh is not None:
         pos = pos & (sim < dup_thresh)
@@ -83,6 +83,7 @@ def triplet_mask(
     if mining not in _TRIPLET_TYPES:
         raise ValueError(f"triplet mining must be one of {_TRIPLET_TYPES}, got {mining!r}")
     _check_square(mat, labels)
+    margin = check_number(margin, "margin")
     pos, neg = pair_masks(labels)
     valid = pos.unsqueeze(2) & neg.unsqueeze(1)
     if mining == "all":

@@ -14,6 +14,8 @@ __all__ = [
     "check_finite",
     "check_positive",
     "check_probability",
+    "check_number",
+    "check_square_matrix",
 ]
 
 
@@ -54,10 +56,13 @@ def check_embeddings(x, name: str = "embeddings", *, allow_empty: bool = False) 
     return x
 
 
-def check_labels(labels, n: int, name: str = "labels") -> torch.Tensor:
-    """Check integer class labels of shape (n,) matching a batch of ``n`` embeddings."""
+def check_labels(labels, n: int | None = None, name: str = "labels") -> torch.Tensor:
+    """Check integer class labels of shape (n,) matching a batch of ``n`` embeddings (any length
+    with ``n=None``)."""
     if not isinstance(labels, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of shape ({n},), got {_describe(labels)}")
+        raise ValueError(f"{name} must be a torch.Tensor of shape ({n if n is not None else 'n'},), got {_describe(labels)}")
+    if n is None:
+        n = labels.shape[0] if labels.dim() >= 1 else 1
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
         raise ValueError(f"{name} must be an integer tensor, got {_describe(labels)}")
     if labels.dim() != 1:
@@ -69,15 +74,40 @@ def check_labels(labels, n: int, name: str = "labels") -> torch.Tensor:
     return labels
 
 
-def check_positive(value, name: str, *, allow_zero: bool = False) -> float:
-    """Check a finite scalar > 0 (or >= 0 with ``allow_zero``)."""
+def check_number(value, name: str) -> float:
+    """Check a finite real scalar (a Python or NumPy number, or a one-element tensor) and return it
+    as a float; strings, booleans, None, NaN and infinities are refused with the argument's name."""
+    if isinstance(value, (str, bytes, bool)) or value is None:
+        raise TypeError(f"{name} must be a finite number, got {value!r}")
+    if isinstance(value, torch.Tensor) and value.numel() != 1:
+        raise TypeError(f"{name} must be a finite number, got a {_describe(value)}")
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    ok = v >= 0 if allow_zero else v > 0
-    if not (ok and v == v and v != float("inf")):
-        bound = ">= 0" if allow_zero else "> 0"
+        raise TypeError(f"{name} must be a finite number, got {value!r}") from None
+    if not (v == v and abs(v) != float("inf")):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return v
+
+
+def check_square_matrix(mat, name: str = "mat") -> torch.Tensor:
+    """Check a finite floating-point (n, n) pairwise matrix (the input of the losses' ``from_matrix``)."""
+    if not isinstance(mat, torch.Tensor) or mat.dim() != 2 or mat.shape[0] != mat.shape[1]:
+        raise ValueError(f"{name} must be a square (n, n) pairwise matrix tensor, got {_describe(mat)}")
+    if not mat.is_floating_point():
+        raise ValueError(f"{name} must be floating point, got {_describe(mat)}")
+    check_finite(mat, name)
+    return mat
+
+
+def check_positive(value, name: str, *, allow_zero: bool = False) -> float:
+    """Check a finite scalar > 0 (or >= 0 with ``allow_zero``)."""
+    bound = ">= 0" if allow_zero else "> 0"
+    try:
+        v = check_number(value, name)
+    except ValueError:  # NaN or infinite
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}") from None
+    if not (v >= 0 if allow_zero else v > 0):
         raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
     return v
 

@@ -8,15 +8,57 @@ right sign, so the same loss runs with any distance, as in pytorch-metric-learni
 Numerical contract (tested):
 - with ``y`` omitted (a batch against itself) the self-distance is exactly 0 (self-similarity of a
   cosine is exactly 1), whatever the batch size;
-- the Euclidean distance has a finite (zero) gradient at zero distance, where sqrt would give NaN.
+- the Euclidean distance has a finite (zero) gradient at zero distance, where sqrt would give NaN;
+- half-precision inputs (float16, bfloat16) are computed in float32, outside any autocast region,
+  and the (n, m) result is float32: ||x||^2 + ||y||^2 - 2 x.y overflows float16 (max 65504) for
+  rows of norm ~180, and its rounding error is that of float32, not float16;
+- close pairs are kept: the Gram expansion loses every squared distance below about
+  1e-7 (||x||^2 + ||y||^2) in float32 (pairs closer than ~3e-4 at unit norm become exactly 0), so
+  entries below ``CLOSE_PAIR_RTOL`` (||x||^2 + ||y||^2) are recomputed as sum((x - y)^2) directly,
+  with their gradient.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 import torch.nn.functional as F
 
 from ..validation import check_embeddings
+
+# A Gram-expansion squared distance below CLOSE_PAIR_RTOL (||x||^2 + ||y||^2) has lost more than
+# ~1e-4 of its relative precision in float32 (rounding error ~1e-7 (||x||^2 + ||y||^2)): such entries
+# are recomputed from the differences. At unit norm that is pairs closer than ~0.045.
+CLOSE_PAIR_RTOL = 2.0 ** -10
+# Pairs recomputed per chunk (each is a d-vector difference), so memory stays bounded.
+_REFINE_CHUNK = 1 << 16
+
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype a distance is computed in: float32 for half precision, the input's dtype otherwise."""
+    return torch.float32 if dtype in _HALF else dtype
+
+
+def full_precision(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in at least float32 (half precision upcast; float32 and float64 returned as they are)."""
+    return x.float() if x.dtype in _HALF else x
+
+
+def safe_sqrt(q: torch.Tensor) -> torch.Tensor:
+    """sqrt(q) for q >= 0 with gradient 0 (not NaN) where q = 0: the square root of a squared distance
+    that may be exactly zero (a point on its centre, a duplicate pair)."""
+    positive = q > 0
+    return torch.where(positive, torch.where(positive, q, torch.ones_like(q)).sqrt(), torch.zeros_like(q))
+
+
+def no_autocast(device: torch.device):
+    """A context in which autocast is off on ``device`` (distances compute in >= float32 under AMP)."""
+    if torch.is_autocast_enabled(device.type):
+        return torch.autocast(device.type, enabled=False)
+    return contextlib.nullcontext()
 
 __all__ = [
     "PairwiseDistance",
@@ -56,11 +98,19 @@ class PairwiseDistance:
     def _checked_call(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """``self(x, y)`` on inputs the caller has already checked (a loss checks its embeddings once;
         the finiteness check is a few passes over the whole (n, d) matrix)."""
-        same = y is None
+        with no_autocast(x.device):
+            return self._compute(*self.prepare(x, y), y is None)
+
+    def prepare(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x, y)`` as the kernel takes them: in at least float32, L2-normalised if the distance
+        normalises; ``y=None`` gives ``(x, x)`` (one tensor)."""
+        x = full_precision(x)
         if self.normalize:
             x = F.normalize(x, dim=1)
-            y = x if same else F.normalize(y, dim=1)
-        return self._compute(x, x if same else y, same)
+        if y is None:
+            return x, x
+        y = full_precision(y)
+        return x, F.normalize(y, dim=1) if self.normalize else y
 
     def _compute(self, x, y, same: bool) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -82,13 +132,38 @@ class PairwiseDistance:
         return f"{type(self).__name__}(normalize={self.normalize})"
 
 
-def _squared_euclidean(x: torch.Tensor, y: torch.Tensor, same: bool) -> torch.Tensor:
+def _close_pairs(sq: torch.Tensor, scale: torch.Tensor) -> torch.Tensor | None:
+    """Indices (i, j) of the entries whose Gram-expansion value ``sq`` is below
+    ``CLOSE_PAIR_RTOL * scale`` (scale = ||x_i||^2 + ||y_j||^2), or None if there are none."""
+    close = sq.detach() <= CLOSE_PAIR_RTOL * scale
+    if not bool(close.any()):
+        return None
+    return close.nonzero(as_tuple=True)
+
+
+def _direct_squared(x: torch.Tensor, y: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+    """sum((x_i - y_j)^2) for the listed pairs, ``_REFINE_CHUNK`` pairs at a time."""
+    parts = [
+        (x[i[s:s + _REFINE_CHUNK]] - y[j[s:s + _REFINE_CHUNK]]).pow(2).sum(1)
+        for s in range(0, i.numel(), _REFINE_CHUNK)
+    ]
+    return torch.cat(parts)
+
+
+def _squared_euclidean(x: torch.Tensor, y: torch.Tensor, same: bool, nx: torch.Tensor | None = None) -> torch.Tensor:
     # ||x||^2 + ||y||^2 - 2 x.y: one matmul, no (n, m, d) tensor. Rounding can make it slightly
-    # negative, and the diagonal of a batch against itself is not exactly 0, so fix both.
+    # negative, and the diagonal of a batch against itself is not exactly 0, so fix both; entries
+    # that cancelled (close pairs) are recomputed from the differences. ``nx``: the caller's
+    # (n, 1) squared norms of x, if it has them already.
     if same:
         return _SelfSquaredEuclidean.apply(x, False)
-    sq = (x * x).sum(1, keepdim=True) + (y * y).sum(1).unsqueeze(0) - 2.0 * (x @ y.T)
-    return sq.clamp_min(0.0)
+    nx = (x * x).sum(1, keepdim=True) if nx is None else nx
+    ny = (y * y).sum(1).unsqueeze(0)
+    sq = (nx + ny - 2.0 * (x @ y.T)).clamp_min(0.0)
+    pairs = _close_pairs(sq, nx.detach() + ny.detach())
+    if pairs is None:
+        return sq
+    return sq.index_put(pairs, _direct_squared(x, y, *pairs))
 
 
 # A batch against itself: the (n, n) matrix and its backward in as few passes over n^2 entries as
@@ -126,32 +201,50 @@ class _SelfSquaredEuclidean(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, root):
         sq_norm = (x * x).sum(1)
+        scale = sq_norm.unsqueeze(1) + sq_norm.unsqueeze(0)
         # the same roundings as the general formula: (n_i + n_j) - 2 x_i.x_j
-        d = (x @ x.T).mul_(-2.0).add_(sq_norm.unsqueeze(1) + sq_norm.unsqueeze(0))
+        d = (x @ x.T).mul_(-2.0).add_(scale)
         clipped = d < 0  # clamp_min(0): no gradient through the clipped entries
         d.clamp_min_(0.0)
         d.diagonal().zero_()
+        # close off-diagonal pairs, symmetrically (x x^T need not be exactly symmetric in floats)
+        close = d <= CLOSE_PAIR_RTOL * scale
+        close.diagonal().fill_(False)
+        close |= close.T.clone()
+        if bool(close.any()):
+            i, j = close.nonzero(as_tuple=True)
+            d[i, j] = _direct_squared(x, x, i, j)
+            clipped[i, j] = False
+        else:
+            i = j = x.new_zeros(0, dtype=torch.long)
         if root:
             d.sqrt_()
-            ctx.save_for_backward(x, clipped, d)
+            ctx.save_for_backward(x, clipped, i, j, d)
         else:
-            ctx.save_for_backward(x, clipped)
+            ctx.save_for_backward(x, clipped, i, j)
         ctx.root = root
         return d
 
     @staticmethod
     def backward(ctx, grad):
         if ctx.root:
-            x, clipped, d = ctx.saved_tensors
+            x, clipped, i, j, d = ctx.saved_tensors
             # d sqrt(q) / dq = 1 / (2 sqrt(q)), and 0 where q = 0 (the safe sqrt of EuclideanDistance)
             positive = d > 0
             grad = torch.where(positive, grad / torch.where(positive, d, torch.ones_like(d)), 0.0) * 0.5
         else:
-            x, clipped = ctx.saved_tensors
+            x, clipped, i, j = ctx.saved_tensors
         h = grad.masked_fill(clipped, 0.0)
         h.diagonal().zero_()
         g = h + h.T
-        return 2.0 * (g.sum(1, keepdim=True) * x - g @ x), None
+        if i.numel() == 0:
+            return 2.0 * (g.sum(1, keepdim=True) * x - g @ x), None
+        # close pairs: their term g_ij (x_i - x_j) from the differences, not from two large
+        # products that cancel (its weight g_ij ~ 1/d is large where d is small)
+        g_close = g[i, j]
+        g[i, j] = 0.0
+        out = 2.0 * (g.sum(1, keepdim=True) * x - g @ x)
+        return out.index_add_(0, i, 2.0 * g_close.unsqueeze(1) * (x[i] - x[j])), None
 
 
 class SquaredEuclideanDistance(PairwiseDistance):
@@ -171,10 +264,7 @@ class EuclideanDistance(PairwiseDistance):
     def _compute(self, x, y, same):
         if same:
             return _SelfSquaredEuclidean.apply(x, True)
-        sq = _squared_euclidean(x, y, same)
-        positive = sq > 0
-        safe = torch.where(positive, sq, torch.ones_like(sq))
-        return torch.where(positive, safe.sqrt(), torch.zeros_like(sq))
+        return safe_sqrt(_squared_euclidean(x, y, same))
 
 
 class CosineSimilarity(PairwiseDistance):

@@ -56,7 +56,7 @@ import torch
 import torch.nn.functional as F
 
 from ..validation import check_embeddings, check_positive
-from .base import CosineSimilarity, EuclideanDistance, SquaredEuclideanDistance
+from .base import CosineSimilarity, EuclideanDistance, SquaredEuclideanDistance, full_precision, no_autocast, safe_sqrt
 
 __all__ = ["DISTANCE_KINDS", "FAMILY_DEFAULTS", "pairwise", "is_squared", "check_precision"]
 
@@ -92,21 +92,16 @@ def _check_kind(kind) -> str:
 
 
 def check_precision(precision, d: int, dtype: torch.dtype) -> torch.Tensor:
-    """Check a Mahalanobis precision matrix: a finite float (d, d) tensor of the features' dtype."""
+    """Check a Mahalanobis precision matrix, a finite floating-point (d, d) tensor, and return it in
+    ``dtype`` (the dtype the distances are computed in)."""
     if not isinstance(precision, torch.Tensor) or precision.shape != (d, d):
         got = tuple(precision.shape) if isinstance(precision, torch.Tensor) else type(precision).__name__
         raise ValueError(f"precision must be a ({d}, {d}) tensor for {d}-d features, got {got}")
-    if precision.dtype != dtype:
-        raise ValueError(f"precision must have the features' dtype {dtype}, got {precision.dtype}")
+    if not precision.is_floating_point():
+        raise ValueError(f"precision must be a floating-point tensor, got {precision.dtype}")
     if not bool(torch.isfinite(precision).all()):
         raise ValueError("precision must be finite, got NaN/Inf entries")
-    return precision
-
-
-def _safe_sqrt(sq: torch.Tensor) -> torch.Tensor:
-    """sqrt with value 0 and a zero (finite) gradient at 0."""
-    positive = sq > 0
-    return torch.where(positive, torch.where(positive, sq, torch.ones_like(sq)).sqrt(), torch.zeros_like(sq))
+    return precision.to(dtype)
 
 
 def pairwise(
@@ -136,15 +131,21 @@ def pairwise(
         temperature: soft-Hamming temperature (> 0).
         precision: Mahalanobis precision matrix P (d, d), used as given (``HarmonicHead`` builds the
             official regularised P). Not PSD-constrained: the quadratic form is clamped at 0.
-    Returns a non-negative (n, C) tensor (strictly positive when official and eps > 0).
+    Returns a non-negative (n, C) tensor (strictly positive when official and eps > 0), computed in
+    float32 for half-precision inputs (and returned in float32), as every distance of ``lib``.
     """
     check_embeddings(x, "x")
-    check_embeddings(w, "w (class prototypes)")
+    check_embeddings(w, "w")
     kind = _check_kind(kind)
     if w.shape[1] != x.shape[1]:
         raise ValueError(f"x and w must have the same feature size, got d={x.shape[1]} and d={w.shape[1]}")
     if w.dtype != x.dtype:
         raise ValueError(f"x and w must have the same dtype, got {x.dtype} and {w.dtype}")
+    with no_autocast(x.device):
+        return _pairwise(full_precision(x), full_precision(w), kind, official, eps, p, alpha, temperature, precision)
+
+
+def _pairwise(x, w, kind, official, eps, p, alpha, temperature, precision):
     e = FAMILY_DEFAULTS[kind]["eps"] if eps is None else check_positive(eps, "eps", allow_zero=True)
     official = bool(official)
 
@@ -163,7 +164,7 @@ def pairwise(
         P = check_precision(precision, x.shape[1], x.dtype)
         diff = x.unsqueeze(1) - w.unsqueeze(0)
         q = torch.einsum("icd,de,ice->ic", diff, P, diff).clamp_min(0.0)
-        return (q + e).sqrt() if official else _safe_sqrt(q)
+        return (q + e).sqrt() if official else safe_sqrt(q)
 
     diff = x.unsqueeze(1) - w.unsqueeze(0)  # (n, C, d)
     adiff = diff.abs()

@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 
 from ..validation import check_embeddings, check_positive
-from .base import PairwiseDistance
+from .base import PairwiseDistance, _squared_euclidean
 
 __all__ = ["SNRDistance", "snr_distance"]
 
@@ -65,8 +65,8 @@ class SNRDistance(PairwiseDistance):
         xc = _centre(x)
         yc = xc if same else _centre(y)
         x_sq = (xc * xc).sum(1, keepdim=True)  # M var(x_i): the anchors' signal power
-        y_sq = (yc * yc).sum(1).unsqueeze(0)
-        noise = (x_sq + y_sq - 2.0 * (xc @ yc.T)).clamp_min(0.0)  # M var(y_j - x_i) = ||P(y_j - x_i)||^2
+        # M var(y_j - x_i) = ||P(y_j - x_i)||^2, close pairs recomputed from their differences
+        noise = _squared_euclidean(xc, yc, False, nx=x_sq)
         if same:
             noise = noise * (1.0 - torch.eye(x.shape[0], dtype=x.dtype, device=x.device))
         return noise / x_sq.clamp_min(self.eps * x.shape[1])

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ..metrics.anomaly import anomaly_rule
+from ..distances.base import full_precision, safe_sqrt
 from ..validation import check_embeddings, check_finite, check_positive
 
 __all__ = [
@@ -84,11 +85,14 @@ def center_distance(z: torch.Tensor, center: torch.Tensor, eps: float = 1e-12, c
     Returns (n,) distances.
     """
     check_embeddings(z, "z")
+    z = full_precision(z)  # (z - c)^2 summed overflows float16 for rows of norm ~256
     eps = check_positive(eps, "eps", allow_zero=True)
+    if not isinstance(center, torch.Tensor):
+        raise ValueError(f"center must be a scalar or (D,) tensor, got {type(center).__name__}")
     c = center.to(device=z.device, dtype=z.dtype)
     if c.dim() == 1 and c.shape[0] != z.shape[1]:
         raise ValueError(f"center has {c.shape[0]} entries but the embeddings have D = {z.shape[1]} dimensions")
-    d = ((z - c) ** 2).sum(dim=1).add(eps).sqrt()
+    d = safe_sqrt(((z - c) ** 2).sum(dim=1).add(eps))  # eps = 0: the official formula, gradient 0 at z = c
     if clamp_max is not None:
         d = d.clamp(max=check_positive(clamp_max, "clamp_max"))
     return d

@@ -20,7 +20,7 @@ from torch.autograd.function import once_differentiable
 
 from ..distances import CosineSimilarity, EuclideanDistance, PairwiseDistance, SquaredEuclideanDistance
 from ..miners import _check_square, multi_similarity_mine, pair_masks, triplet_mask
-from ..validation import check_embeddings, check_labels, check_positive
+from ..validation import check_embeddings, check_labels, check_number, check_positive
 
 __all__ = ["PairLoss", "ContrastiveLoss", "TripletMarginLoss", "MultiSimilarityLoss", "BinomialDevianceLoss"]
 
@@ -32,11 +32,22 @@ _BLOCK_ENTRIES = 1 << 17
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor, reduction: str) -> torch.Tensor:
-    """Mean of ``values`` over ``mask`` (or over its non-zero entries); 0 on an empty mask."""
+    """Mean of ``values`` over ``mask`` (or over its non-zero entries); 0 on an empty mask.
+
+    Entries outside the mask are selected out, not multiplied by 0, so an Inf or NaN there (e.g.
+    on an unused diagonal) does not reach the result.
+    """
+    if not isinstance(values, torch.Tensor) or not values.is_floating_point():
+        raise ValueError(f"values must be a floating-point tensor, got {type(values).__name__}")
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.shape != values.shape:
+        got = f"{mask.dtype} tensor of shape {tuple(mask.shape)}" if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise ValueError(f"mask must be a bool tensor of the shape of values {tuple(values.shape)}, got {got}")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     if reduction == "mean_nonzero":
         mask = mask & (values > 0)
     count = mask.sum().clamp_min(1)
-    return (values * mask).sum() / count
+    return values.masked_fill(~mask, 0.0).sum() / count
 
 
 class PairLoss(nn.Module):
@@ -90,8 +101,8 @@ class ContrastiveLoss(PairLoss):
         super().__init__(distance if distance is not None else EuclideanDistance())
         if reduction not in _REDUCTIONS:
             raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-        self.pos_margin = float(pos_margin)
-        self.neg_margin = float(neg_margin)
+        self.pos_margin = check_number(pos_margin, "pos_margin")
+        self.neg_margin = check_number(neg_margin, "neg_margin")
         self.power = check_positive(power, "power")
         self.reduction = reduction
 
@@ -291,6 +302,9 @@ def _snap(key: torch.Tensor, idx: torch.Tensor, keep) -> torch.Tensor:
         idx = idx + up.long() - down.long()
 
 
+_ANCHOR_RULES = ("official", "pml")
+
+
 class MultiSimilarityLoss(PairLoss):
     """Multi-Similarity loss with its pair mining (multi_similarity, Wang et al. CVPR 2019, eq. 7-8, 11).
 
@@ -308,10 +322,13 @@ class MultiSimilarityLoss(PairLoss):
     Rules where implementations differ (each tested):
     - positives with S >= ``dup_thresh`` (near-duplicates of the anchor) are dropped as in the
       official code; ``dup_thresh=None`` keeps them, as pytorch-metric-learning does;
-    - an anchor contributes only if it keeps at least one positive AND one negative; otherwise it is
-      skipped (the official loop skips it, or crashes when it has no positive at all; pytorch-metric-
-      learning without a miner keeps the negative term of an anchor without positives);
-    - the sum over anchors is divided by the full batch size (skipped anchors count), as officially.
+    - ``anchor_rule="official"`` (default): an anchor contributes only if it keeps at least one
+      positive AND one negative; otherwise it is skipped (the official loop skips it, or crashes
+      when it has no positive at all). ``anchor_rule="pml"``: pytorch-metric-learning's rule, an
+      anchor without positives keeps its negative term and one without negatives keeps its
+      positive term (each term is log(1 + empty sum) = 0 only when its own set is empty);
+    - the sum over anchors is divided by the full batch size (skipped anchors count), as officially
+      and as pytorch-metric-learning's mean over anchors.
     """
 
     def __init__(
@@ -323,16 +340,20 @@ class MultiSimilarityLoss(PairLoss):
         mining: bool = True,
         dup_thresh: float | None = 1.0 - 1e-5,
         distance: PairwiseDistance | None = None,
+        anchor_rule: str = "official",
     ):
         super().__init__(distance if distance is not None else CosineSimilarity())
         if not self.distance.is_similarity:
             raise ValueError(f"MultiSimilarityLoss needs a similarity (larger = closer), got {self.distance!r}")
+        if anchor_rule not in _ANCHOR_RULES:
+            raise ValueError(f"anchor_rule must be one of {_ANCHOR_RULES}, got {anchor_rule!r}")
         self.alpha = check_positive(alpha, "alpha")
         self.beta = check_positive(beta, "beta")
-        self.base = float(base)
+        self.base = check_number(base, "base")
         self.eps = check_positive(eps, "eps", allow_zero=True)
         self.mining = bool(mining)
-        self.dup_thresh = dup_thresh
+        self.dup_thresh = None if dup_thresh is None else check_number(dup_thresh, "dup_thresh")
+        self.anchor_rule = anchor_rule
 
     @classmethod
     def paper(cls, **kwargs) -> "MultiSimilarityLoss":
@@ -354,7 +375,7 @@ class MultiSimilarityLoss(PairLoss):
 
     def extra_repr(self) -> str:
         return (f"alpha={self.alpha}, beta={self.beta}, base={self.base}, eps={self.eps}, "
-                f"mining={self.mining}, dup_thresh={self.dup_thresh}")
+                f"mining={self.mining}, dup_thresh={self.dup_thresh}, anchor_rule={self.anchor_rule!r}")
 
 
 class _MultiSimilarity(torch.autograd.Function):
@@ -391,9 +412,13 @@ class _MultiSimilarity(torch.autograd.Function):
             centred = s - loss.base
             pos_term, pos_weight = _log1p_sum_exp_and_softmax(centred * -loss.alpha, pos)
             neg_term, neg_weight = _log1p_sum_exp_and_softmax(centred * loss.beta, neg)
-            active = (pos.any(1) & neg.any(1)).unsqueeze(1)
-            per_anchor[start:start + rows] = (pos_term / loss.alpha + neg_term / loss.beta).masked_fill(~active[:, 0], 0.0)
-            torch.sub(neg_weight, pos_weight, out=weights[start:start + rows]).masked_fill_(~active, 0.0)
+            block = (pos_term / loss.alpha + neg_term / loss.beta)
+            torch.sub(neg_weight, pos_weight, out=weights[start:start + rows])
+            if loss.anchor_rule == "official":  # "pml": an empty set's term is already exactly 0
+                active = (pos.any(1) & neg.any(1)).unsqueeze(1)
+                block = block.masked_fill(~active[:, 0], 0.0)
+                weights[start:start + rows].masked_fill_(~active, 0.0)
+            per_anchor[start:start + rows] = block
         ctx.save_for_backward(weights)
         return per_anchor.sum() / n
 
@@ -437,7 +462,7 @@ class BinomialDevianceLoss(PairLoss):
         if not self.distance.is_similarity:
             raise ValueError(f"BinomialDevianceLoss needs a similarity (larger = closer), got {self.distance!r}")
         self.alpha = check_positive(alpha, "alpha")
-        self.beta = float(beta)
+        self.beta = check_number(beta, "beta")
         self.c_pos = check_positive(c_pos, "c_pos")
         self.c_neg = check_positive(c_neg, "c_neg")
 

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..distances.base import safe_sqrt
 from ..metrics.fewshot import DISTANCE_EPS, _sq_dists, icnn_score
 from ..validation import check_embeddings, check_labels, check_positive
 
@@ -151,7 +152,7 @@ class ProtoTripletLoss(nn.Module):
 
     def forward(self, query: torch.Tensor, query_labels: torch.Tensor, protos: torch.Tensor) -> torch.Tensor:
         _check_episode(query, query_labels, protos)
-        dist = (_sq_dists(_float(query), _float(protos)) + self.eps).sqrt()
+        dist = safe_sqrt(_sq_dists(_float(query), _float(protos)) + self.eps)  # eps = 0: gradient 0 at d = 0
         own = F.one_hot(query_labels, protos.shape[0]).bool()
         pos = dist[own]
         neg = dist.masked_fill(own, float("inf")).min(dim=1).values

@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..validation import check_embeddings, check_finite, check_labels, check_positive
+from ..distances.base import full_precision
+from ..validation import check_embeddings, check_finite, check_labels, check_number, check_positive
 
 __all__ = [
     "zscore_target",
@@ -70,18 +71,13 @@ def _reduce(per_example: torch.Tensor, reduction: str) -> torch.Tensor:
     return per_example
 
 
-def _check_real(value, name: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, got {value!r}") from None
-    if v != v or v in (float("inf"), float("-inf")):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return v
+_check_real = check_number
 
 
 def _check_logits_targets(logits, targets) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, D) float logits with D >= 2 and (B,) integer targets in 0..D-1."""
+    """(B, D) float logits with D >= 2 and (B,) integer targets in 0..D-1; half-precision logits are
+    returned in float32 (o^2 overflows float16 past |o| = 256, and the Z-loss's variance of logits
+    spread beyond ~250 is Inf in float16: sigma = Inf, z = 0, a constant loss with zero gradient)."""
     check_embeddings(logits, "logits")
     check_labels(targets, logits.shape[0], "targets")
     n_classes = logits.shape[1]
@@ -94,7 +90,7 @@ def _check_logits_targets(logits, targets) -> tuple[torch.Tensor, torch.Tensor]:
     if lo < 0 or hi >= n_classes:
         raise ValueError(f"targets must lie in [0, {n_classes - 1}] (the logits have {n_classes} columns), "
                          f"got values in [{lo}, {hi}]")
-    return logits, targets.long()
+    return full_precision(logits), targets.long()
 
 
 def _check_not_constant(logits: torch.Tensor) -> None:

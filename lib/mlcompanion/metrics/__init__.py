@@ -1,12 +1,12 @@
 """Evaluation metrics, grouped by kind (import from here or from the module).
 
 - ``retrieval``: k-NN retrieval and clustering (Recall@K, P@1, R-precision, MAP@R, NMI)
-- ``utilization``: how far test embeddings fall from the training embeddings (Metrix)
+- ``embedding_utilization``: how far test embeddings fall from the training embeddings (Metrix)
 - ``anomaly``: a thresholded distance rule and its AUROC / precision / recall
 - ``fewshot``: episode accuracy with a 95% CI, the ICNN score
 - ``threshold``: per-class TAR/FAR/utility curves over thresholds and OPIS
 - ``centroid``: nearest-centroid classification of unseen classes
-- ``inductive_bias``: inductive bias as -log P(error <= eps) of random hypotheses (fitted or exact)
+- ``inductive_bias_estimation``: inductive bias as -log P(error <= eps) of random hypotheses (fitted or exact)
 - ``information_geometry``: exact Fisher information of small Ising models, natural gradient, the
   regime parameter alpha
 - ``label_geometry``: Loki's Fréchet-mean prediction over a label metric, expected squared distance
@@ -14,7 +14,7 @@
 - ``reward``: reward canonicalisations, EPIC/DARD/STARC distances, exact policy evaluation and regret
 
 Names are imported on first use (PEP 562), so ``import mlcompanion.metrics`` stays cheap: the heavy
-dependencies of one kind (scipy.stats for ``inductive_bias``, scikit-learn for ``nmi``) load only
+dependencies of one kind (scipy.stats for ``inductive_bias_estimation``, scikit-learn for ``nmi``) load only
 when that kind is used.
 """
 
@@ -24,7 +24,7 @@ import importlib
 
 _EXPORTS = {
     "retrieval": ["knn", "recall_at_k", "precision_at_1", "r_precision", "map_at_r", "nmi", "retrieval_metrics"],
-    "utilization": ["utilization", "nearest_train_distances"],
+    "embedding_utilization": ["utilization", "nearest_train_distances"],
     "anomaly": ["anomaly_rule", "detection_metrics"],
     "fewshot": ["fewshot_accuracy", "fewshot_eval", "icnn_score"],
     "threshold": ["class_utility_curves", "opis", "eps_opis", "ThresholdCurves", "UTILITIES"],
@@ -32,7 +32,7 @@ _EXPORTS = {
     "centroid": ["class_centroids", "nearest_centroid_predict", "split_support_query", "centroid_accuracy", "fewshot_episodes"],
     "label_geometry": ["frechet_predict", "frechet_objective", "argmax_predict", "expected_squared_distance", "discrete_metric", "path_metric", "grid_metric", "graph_metric", "euclidean_metric"],
     "information_geometry": ["ising_fisher", "fisher_information", "fisher_from_samples", "natural_gradient", "alpha_opt", "convergence_time", "directional_alpha", "alpha_spread", "deviation_tensor", "make_graph"],
-    "inductive_bias": ["estimate_inductive_bias", "inductive_bias", "empirical_inductive_bias", "fit_scaled_ncx2", "sample_hypothesis_errors"],
+    "inductive_bias_estimation": ["estimate_inductive_bias", "inductive_bias", "empirical_inductive_bias", "fit_scaled_ncx2", "sample_hypothesis_errors"],
     "spectrum": ["rankme", "rankme_from_spectrum", "alpha_req", "eigenspectrum", "spectral_summary"],
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -14,7 +14,11 @@ neighbour, and queries whose class has no other member are skipped (they have no
   k-means clustering with as many clusters as classes.
 
 The k-NN is computed ``block_size`` queries at a time, so 60k embeddings never need a 60k x 60k
-matrix; memory is block_size x n.
+matrix; memory is block_size x n. Half-precision embeddings are searched in float32.
+
+Ties: neighbours are ranked by distance, then by reference index (the lower index first), whatever
+``k`` is, so every metric sees the same neighbour list on tied data (collapsed or duplicated
+embeddings) and Recall@1 equals Precision@1.
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..distances import CosineSimilarity, PairwiseDistance
+from ..distances.base import no_autocast
 from ..validation import check_embeddings, check_labels
 
 __all__ = ["knn", "recall_at_k", "precision_at_1", "r_precision", "map_at_r", "nmi", "retrieval_metrics"]
@@ -41,7 +45,8 @@ def knn(
     """Indices (n_query, k) of the k nearest references of each query, nearest first.
 
     With ``reference=None`` the queries are searched among themselves and a query is never its
-    own neighbour. ``distance`` defaults to cosine similarity.
+    own neighbour. ``distance`` defaults to cosine similarity. Equal distances are ranked by
+    reference index (lower first).
     """
     distance = distance if distance is not None else CosineSimilarity()
     check_embeddings(query, "query")
@@ -58,18 +63,35 @@ def knn(
     # the distance's kernel on ready inputs.
     if not same:
         distance(query[:1], reference[:1])  # the distance's own checks (dtype, width)
-    if distance.normalize:
-        query = F.normalize(query, dim=1)
-        reference = query if same else F.normalize(reference, dim=1)
-    out = []
-    for start in range(0, query.shape[0], block_size):
-        block = query[start:start + block_size]
-        scores = distance._compute(block, reference, False)
-        if same:
-            rows = torch.arange(block.shape[0], device=scores.device)
-            scores[rows, rows + start] = worst
-        out.append(torch.topk(scores, k, dim=1, largest=distance.is_similarity, sorted=True).indices)
+    with no_autocast(query.device):
+        query, reference = distance.prepare(query, None if same else reference)
+        out = []
+        for start in range(0, query.shape[0], block_size):
+            block = query[start:start + block_size]
+            scores = distance._compute(block, reference, False)
+            if same:
+                rows = torch.arange(block.shape[0], device=scores.device)
+                scores[rows, rows + start] = worst
+            out.append(_top_k_stable(scores, k, distance.is_similarity))
     return torch.cat(out)
+
+
+def _top_k_stable(scores: torch.Tensor, k: int, largest: bool) -> torch.Tensor:
+    """Column indices of the k best entries of each row, best first, ties by column index.
+
+    ``torch.topk`` orders ties arbitrarily (and differently for different k); rows where a tie
+    touches the top k (equal values inside it, or at its boundary) are re-ranked by a stable
+    full sort, which keeps equal values in column order. Other rows keep topk's (unique) answer.
+    """
+    values, idx = torch.topk(scores, k, dim=1, largest=largest, sorted=True)
+    kth = values[:, -1:]
+    at_least_as_good = (scores >= kth) if largest else (scores <= kth)
+    tied = (at_least_as_good.sum(1) > k) | (values[:, 1:] == values[:, :-1]).any(1)
+    if bool(tied.any()):
+        rows = tied.nonzero(as_tuple=True)[0]
+        order = torch.sort(scores[rows], dim=1, descending=largest, stable=True).indices[:, :k]
+        idx[rows] = order
+    return idx
 
 
 def _neighbour_relevance(embeddings, labels, k_needed, distance, block_size):
@@ -88,8 +110,13 @@ def _neighbour_relevance(embeddings, labels, k_needed, distance, block_size):
 
 
 def _check_ks(ks) -> tuple[int, ...]:
-    ks = (ks,) if isinstance(ks, int) else tuple(ks)
-    if not ks or not all(isinstance(k, int) and k >= 1 for k in ks):
+    if isinstance(ks, int) and not isinstance(ks, bool):
+        ks = (ks,)
+    elif isinstance(ks, (list, tuple, range)):
+        ks = tuple(ks)
+    else:
+        raise TypeError(f"ks must be an int or a sequence of ints (e.g. (1, 2, 4, 8)), got {ks!r}")
+    if not ks or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in ks):
         raise ValueError(f"ks must be positive ints, got {ks!r}")
     return ks
 
