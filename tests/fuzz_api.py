@@ -21,6 +21,11 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
+import re
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -375,107 +380,42 @@ ALLOW_INF = {
 # The families kinds are fuzzed one by one, pairwise[<kind>]; the extra tensors a kind needs.
 PAIRWISE_EXTRA = {"mahalanobis": {"precision": lambda g: spd(g, D).float()}}
 
-# BEGIN KNOWN_FAILURES (regenerated from a run of tests/test_fuzz.py against the committed lib; edit by hand
-# to remove an entry once fixed: the strict xfail turns a fix into a failing XPASS)
-# 191 failing (callable, case) pairs: class 1: 15, class 2: 1, class 3: 6, class 4: 40, class 5: 19, class 6: 6, class 7: 104
+def known_failure(name: str, case: str) -> str | None:
+    """The xfail reason of (name, case); None when it should pass (or when FUZZ_IGNORE_KNOWN is set)."""
+    if os.environ.get("FUZZ_IGNORE_KNOWN"):
+        return None
+    return KNOWN_FAILURES.get((name, case))
+
+
+# BEGIN KNOWN_FAILURES (written by `python tests/fuzz_api.py` against the committed lib; remove an entry
+# once fixed: the strict xfail turns a fix into a failing XPASS)
+# 122 failing (callable, case) pairs: class 3: 1, class 4: 5, class 5: 5, class 6: 4, class 7: 107
 KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    # --- issue 13 class 1: float16 input to distances/metrics not upcast (overflow past 65504) (15) ---
-    ('DotProductSimilarity', 'float16'): "class 1: silently returned 12 NaN/Inf value(s) in out (shape (8, 8), dtype torch.float16)",
-    ('DotProductSimilarity', 'half_float16'): "class 1: float16 result NaN/Inf or beyond HALF_TOL of float64 (hypothesis property)",
-    ('EuclideanDistance', 'float16'): "class 1: silently returned 56 NaN/Inf value(s) in out (shape (8, 8), dtype torch.float16)",
-    ('EuclideanDistance', 'half_bfloat16'): "class 1: bfloat16 result NaN/Inf or beyond HALF_TOL of float64 (hypothesis property)",
-    ('EuclideanDistance', 'half_float16'): "class 1: float16 result NaN/Inf or beyond HALF_TOL of float64 (hypothesis property)",
-    ('OneHotMSELoss', 'float16'): "class 1: silently returned 1 NaN/Inf value(s) in out (shape (), dtype torch.float16)",
-    ('SNRDistance', 'float16'): "class 1: silently returned 63 NaN/Inf value(s) in out (shape (8, 8), dtype torch.float16)",
-    ('SNRDistance', 'half_float16'): "class 1: float16 result NaN/Inf or beyond HALF_TOL of float64 (hypothesis property)",
-    ('SphericalSoftmaxLoss', 'float16'): "class 1: silently returned 1 NaN/Inf value(s) in out (shape (), dtype torch.float16)",
-    ('SquaredEuclideanDistance', 'float16'): "class 1: silently returned 56 NaN/Inf value(s) in out (shape (8, 8), dtype torch.float16)",
-    ('SquaredEuclideanDistance', 'half_float16'): "class 1: float16 result NaN/Inf or beyond HALF_TOL of float64 (hypothesis property)",
-    ('center_distance', 'float16'): "class 1: silently returned 8 NaN/Inf value(s) in out (shape (8,), dtype torch.float16)",
-    ('pairwise[euclidean]', 'float16'): "class 1: silently returned 24 NaN/Inf value(s) in out (shape (8, 3), dtype torch.float16)",
-    ('pairwise[mahalanobis]', 'float16'): "class 1: silently returned 24 NaN/Inf value(s) in out (shape (8, 3), dtype torch.float16)",
-    ('pairwise[minkowski]', 'float16'): "class 1: RuntimeError (not a ValueError/TypeError naming the argument): value cannot be converted to type c10::Half wit",
-    # --- issue 13 class 2: Z-loss family in half precision (1) ---
-    ('zloss_grad', 'bfloat16'): "class 2: out differs from the float64 call beyond rtol=0.04, atol=0.01*max|ref|: 1/24 entries, worst -0.000310898 vs -0",
-    # --- issue 13 class 3: float32 cancellation on close pairs / large norms (6) ---
-    ('CombinedLoss', 'near_duplicates'): "class 3: out differs from the float64 call beyond rtol=0.001, atol=1e-06*max|ref|: 1/1 entries, worst 4.41675 vs 2.9524",
-    ('ContrastiveLoss', 'near_duplicates'): "class 3: out differs from the float64 call beyond rtol=0.001, atol=1e-06*max|ref|: 1/1 entries, worst 4.01961 vs 2.7254",
-    ('EuclideanDistance', 'near_duplicates'): "class 3: out differs from the float64 call beyond rtol=0.001, atol=1e-06*max|ref|: 8/64 entries, worst 0.000690534 vs 9",
-    ('MetrixLoss', 'near_duplicates'): "class 3: out differs from the float64 call beyond rtol=0.001, atol=1e-06*max|ref|: 1/1 entries, worst 4.57478 vs 3.3055",
-    ('ZeroMeanRegularizedLoss', 'near_duplicates'): "class 3: out differs from the float64 call beyond rtol=0.001, atol=1e-06*max|ref|: 1/1 entries, worst 1.39031 vs 0.9463",
+    # --- issue 13 class 3: float32 cancellation on close pairs / large norms (1) ---
     ('icnn_score', 'near_duplicates'): "class 3: grad differs from the float64 call beyond rtol=0.001, atol=1e-06*max|ref|: 8/32 entries, worst -0.0150185 vs -",
-    # --- issue 13 class 4: NaN/Inf/zero/string hyper-parameters accepted or misreported (40) ---
-    ('BinomialDevianceLoss', 'beta=inf'): "class 4: silently returned 1 NaN/Inf value(s) in out (shape (), dtype torch.float32)",
-    ('BinomialDevianceLoss', 'beta=nan'): "class 4: accepted beta=nan (a NaN or a string for a number must be refused with a ValueError/TypeError naming beta)",
-    ('BinomialDevianceLoss', 'beta=str'): "class 4: ValueError does not name the argument (beta): could not convert string to float: 'abc'",
-    ('BinomialDevianceLoss.from_matrix', 'beta=inf'): "class 4: silently returned 1 NaN/Inf value(s) in out (shape (), dtype torch.float32)",
-    ('BinomialDevianceLoss.from_matrix', 'beta=nan'): "class 4: accepted beta=nan (a NaN or a string for a number must be refused with a ValueError/TypeError naming beta)",
-    ('BinomialDevianceLoss.from_matrix', 'beta=str'): "class 4: ValueError does not name the argument (beta): could not convert string to float: 'abc'",
-    ('CDCMLoss', 'eps=0'): "class 4: returned a finite value with a NaN/Inf gradient (4 entries)",
-    ('ContrastiveLoss', 'neg_margin=inf'): "class 4: silently returned 1 NaN/Inf value(s) in out (shape (), dtype torch.float32)",
-    ('ContrastiveLoss', 'neg_margin=nan'): "class 4: accepted neg_margin=nan (a NaN or a string for a number must be refused with a ValueError/TypeError naming neg",
-    ('ContrastiveLoss', 'neg_margin=str'): "class 4: ValueError does not name the argument (neg_margin): could not convert string to float: 'abc'",
-    ('ContrastiveLoss', 'pos_margin=nan'): "class 4: accepted pos_margin=nan (a NaN or a string for a number must be refused with a ValueError/TypeError naming pos",
-    ('ContrastiveLoss', 'pos_margin=str'): "class 4: ValueError does not name the argument (pos_margin): could not convert string to float: 'abc'",
-    ('ContrastiveLoss.from_matrix', 'neg_margin=inf'): "class 4: silently returned 1 NaN/Inf value(s) in out (shape (), dtype torch.float32)",
-    ('ContrastiveLoss.from_matrix', 'neg_margin=nan'): "class 4: accepted neg_margin=nan (a NaN or a string for a number must be refused with a ValueError/TypeError naming neg",
-    ('ContrastiveLoss.from_matrix', 'neg_margin=str'): "class 4: ValueError does not name the argument (neg_margin): could not convert string to float: 'abc'",
-    ('ContrastiveLoss.from_matrix', 'pos_margin=nan'): "class 4: accepted pos_margin=nan (a NaN or a string for a number must be refused with a ValueError/TypeError naming pos",
-    ('ContrastiveLoss.from_matrix', 'pos_margin=str'): "class 4: ValueError does not name the argument (pos_margin): could not convert string to float: 'abc'",
-    ('MultiSimilarityLoss', 'base=inf'): "class 4: silently returned 1 NaN/Inf value(s) in out (shape (), dtype torch.float32)",
-    ('MultiSimilarityLoss', 'base=nan'): "class 4: accepted base=nan (a NaN or a string for a number must be refused with a ValueError/TypeError naming base)",
-    ('MultiSimilarityLoss', 'base=str'): "class 4: ValueError does not name the argument (base): could not convert string to float: 'abc'",
-    ('MultiSimilarityLoss', 'dup_thresh=nan'): "class 4: accepted dup_thresh=nan (a NaN or a string for a number must be refused with a ValueError/TypeError naming dup",
-    ('MultiSimilarityLoss', 'dup_thresh=str'): "class 4: TypeError does not name the argument (dup_thresh): '<' not supported between instances of 'Tensor' and 'str'",
-    ('MultiSimilarityLoss.from_matrix', 'base=inf'): "class 4: silently returned 1 NaN/Inf value(s) in out (shape (), dtype torch.float32)",
-    ('MultiSimilarityLoss.from_matrix', 'base=nan'): "class 4: accepted base=nan (a NaN or a string for a number must be refused with a ValueError/TypeError naming base)",
-    ('MultiSimilarityLoss.from_matrix', 'base=str'): "class 4: ValueError does not name the argument (base): could not convert string to float: 'abc'",
-    ('MultiSimilarityLoss.from_matrix', 'dup_thresh=nan'): "class 4: accepted dup_thresh=nan (a NaN or a string for a number must be refused with a ValueError/TypeError naming dup",
-    ('MultiSimilarityLoss.from_matrix', 'dup_thresh=str'): "class 4: TypeError does not name the argument (dup_thresh): '<' not supported between instances of 'Tensor' and 'str'",
-    ('ProtoTripletLoss', 'eps=0'): "class 4: returned a finite value with a NaN/Inf gradient (4 entries)",
-    ('center_distance', 'eps=0'): "class 4: returned a finite value with a NaN/Inf gradient (4 entries)",
+    # --- issue 13 class 4: NaN/Inf/zero/string hyper-parameters accepted or misreported (5) ---
     ('convergence_time', 'c=inf'): "class 4: silently returned 1 NaN/Inf value(s) in out (shape (), dtype torch.float64)",
     ('convergence_time', 'c=nan'): "class 4: accepted c=nan (a NaN or a string for a number must be refused with a ValueError/TypeError naming c)",
     ('ising_fisher', 'J=inf'): "class 4: ValueError does not name the argument (J): theta must be finite, got 3 NaN/Inf value(s) in a tensor of shape (",
     ('ising_fisher', 'J=nan'): "class 4: ValueError does not name the argument (J): theta must be finite, got 3 NaN/Inf value(s) in a tensor of shape (",
-    ('multi_similarity_mine', 'dup_thresh=nan'): "class 4: accepted dup_thresh=nan (a NaN or a string for a number must be refused with a ValueError/TypeError naming dup",
-    ('multi_similarity_mine', 'dup_thresh=str'): "class 4: TypeError does not name the argument (dup_thresh): '<' not supported between instances of 'Tensor' and 'str'",
-    ('multi_similarity_mine', 'eps=nan'): "class 4: accepted eps=nan (a NaN or a string for a number must be refused with a ValueError/TypeError naming eps)",
-    ('multi_similarity_mine', 'eps=str'): "class 4: TypeError does not name the argument (eps): unsupported operand type(s) for +: 'Tensor' and 'str'",
     ('normalized_regret', 'eps=nan'): "class 4: accepted eps=nan (a NaN or a string for a number must be refused with a ValueError/TypeError naming eps)",
-    ('triplet_mask', 'margin=nan'): "class 4: accepted margin=nan (a NaN or a string for a number must be refused with a ValueError/TypeError naming margin)",
-    ('triplet_mask', 'margin=str'): "class 4: accepted margin=str (a NaN or a string for a number must be refused with a ValueError/TypeError naming margin)",
-    # --- issue 13 class 5: public matrix entry points accept NaN/Inf (19) ---
-    ('BinomialDevianceLoss.from_matrix', 'inf'): "class 5: accepted the inf input and returned tensor(nan, grad_fn=<AddBackward0>) (it must be refused with a ValueError/",
-    ('BinomialDevianceLoss.from_matrix', 'nan'): "class 5: accepted the nan input and returned tensor(nan, grad_fn=<AddBackward0>) (it must be refused with a ValueError/",
-    ('ContrastiveLoss.from_matrix', 'inf'): "class 5: accepted the inf input and returned tensor(3.1741, grad_fn=<_ContrastiveBackward>) (it must be refused with a ",
-    ('ContrastiveLoss.from_matrix', 'nan'): "class 5: accepted the nan input and returned tensor(nan, grad_fn=<_ContrastiveBackward>) (it must be refused with a Val",
+    # --- issue 13 class 5: public matrix entry points accept NaN/Inf (5) ---
     ('MultiSimilarityLoss.from_matrix', 'empty'): "class 5: silently returned 1 NaN/Inf value(s) in out (shape (), dtype torch.float32)",
-    ('MultiSimilarityLoss.from_matrix', 'inf'): "class 5: accepted the inf input and returned tensor(0.8849, grad_fn=<_MultiSimilarityBackward>) (it must be refused wit",
-    ('MultiSimilarityLoss.from_matrix', 'nan'): "class 5: accepted the nan input and returned tensor(0.8695, grad_fn=<_MultiSimilarityBackward>) (it must be refused wit",
-    ('TCMLoss.from_matrix', 'inf'): "class 5: accepted the inf input and returned tensor(nan, grad_fn=<AddBackward0>) (it must be refused with a ValueError/",
-    ('TCMLoss.from_matrix', 'nan'): "class 5: accepted the nan input and returned tensor(nan, grad_fn=<AddBackward0>) (it must be refused with a ValueError/",
-    ('TripletMarginLoss.from_matrix', 'inf'): "class 5: accepted the inf input and returned tensor(5.1805, grad_fn=<_TripletMeanBackward>) (it must be refused with a ",
-    ('TripletMarginLoss.from_matrix', 'nan'): "class 5: accepted the nan input and returned tensor(nan, grad_fn=<_TripletMeanBackward>) (it must be refused with a Val",
     ('fisher_information', 'inf'): "class 5: accepted the inf input and returned tensor([[nan, nan], [nan, nan]], dtype=torch.float64) (it must be refused ",
     ('fisher_information', 'nan'): "class 5: accepted the nan input and returned tensor([[nan, nan], [nan, nan]], dtype=torch.float64) (it must be refused ",
-    ('masked_mean', 'inf'): "class 5: accepted the inf input and returned tensor(nan, grad_fn=<DivBackward0>) (it must be refused with a ValueError/",
+    ('masked_mean', 'inf'): "class 5: accepted the inf input and returned tensor(0.7702, grad_fn=<DivBackward0>) (it must be refused with a ValueErr",
     ('masked_mean', 'nan'): "class 5: accepted the nan input and returned tensor(nan, grad_fn=<DivBackward0>) (it must be refused with a ValueError/",
-    ('multi_similarity_mine', 'inf'): "class 5: accepted the inf input and returned (tensor([[False, False, True, False, False, False, False, False], [F... (i",
-    ('multi_similarity_mine', 'nan'): "class 5: accepted the nan input and returned (tensor([[False, False, True, False, False, False, False, False], [F... (i",
-    ('triplet_mask', 'inf'): "class 5: accepted the inf input and returned tensor([[[False, False, False, False, False, False, False, False], [... (i",
-    ('triplet_mask', 'nan'): "class 5: accepted the nan input and returned tensor([[[False, False, False, False, False, False, False, False], [... (i",
-    # --- issue 13 class 6: name and dtype bugs (6) ---
-    ('HarmonicHead', 'float16'): "class 6: ValueError does not name the argument (x): dist must be finite, got 24 NaN/Inf value(s) in a tensor of shape (",
+    # --- issue 13 class 6: name and dtype bugs (4) ---
     ('class_utility_curves', 'requires_grad'): "class 6: RuntimeError (not a ValueError/TypeError naming the argument): Can't call numpy() on Tensor that requires grad",
     ('detection_metrics', 'bfloat16'): "class 6: TypeError does not name the argument (scores): Got unsupported ScalarType BFloat16",
     ('eps_opis', 'requires_grad'): "class 6: RuntimeError (not a ValueError/TypeError naming the argument): Can't call numpy() on Tensor that requires grad",
-    ('inductive_bias', 'valid'): "class 6: mlcompanion.metrics.inductive_bias is a module, not a callable (issue 13 class 6: a name in __all__ that resol",
     ('opis', 'requires_grad'): "class 6: RuntimeError (not a ValueError/TypeError naming the argument): Can't call numpy() on Tensor that requires grad",
-    # --- issue 13 class 7: errors that do not say what is wrong (104) ---
-    ('BinomialDevianceLoss.from_matrix', '3d'): "class 7: ValueError does not name the argument (sim): mat must be a square (n, n) pairwise matrix, got (1, 8, 8)",
-    ('BinomialDevianceLoss.from_matrix', 'integer'): "class 7: ValueError does not name the argument (sim): mat must be floating point, got torch.int64",
-    ('BinomialDevianceLoss.from_matrix', 'list'): "class 7: ValueError does not name the argument (sim): mat must be a square (n, n) pairwise matrix, got list",
+    # --- issue 13 class 7: errors that do not say what is wrong (107) ---
+    ('BinomialDevianceLoss.from_matrix', '3d'): "class 7: ValueError does not name the argument (sim): mat must be a square (n, n) pairwise matrix tensor, got tensor of",
+    ('BinomialDevianceLoss.from_matrix', 'inf'): "class 7: ValueError does not name the argument (sim): mat must be finite, got 1 NaN/Inf value(s) in a tensor of shape (",
+    ('BinomialDevianceLoss.from_matrix', 'integer'): "class 7: ValueError does not name the argument (sim): mat must be floating point, got tensor of shape (8, 8) and dtype ",
+    ('BinomialDevianceLoss.from_matrix', 'list'): "class 7: ValueError does not name the argument (sim): mat must be a square (n, n) pairwise matrix tensor, got list",
+    ('BinomialDevianceLoss.from_matrix', 'nan'): "class 7: ValueError does not name the argument (sim): mat must be finite, got 1 NaN/Inf value(s) in a tensor of shape (",
     ('CombinedLoss', 'list'): "class 7: AttributeError (not a ValueError/TypeError naming the argument): 'list' object has no attribute 'sum'",
     ('EnergyConfusedLoss', 'empty'): "class 7: ValueError does not name the argument (x or y): embeddings must be non-empty (n >= 1, d >= 1), got tensor of s",
     ('EnergyConfusedLoss', 'wrong_length_labels'): "class 7: ValueError does not name the argument (x or y): labels must have one entry per embedding: expected 8, got 7",
@@ -490,12 +430,16 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
     ('ICNNLoss', 'one_row'): "class 7: ValueError does not name the argument (query or query_labels or support or support_labels): icnn_score needs a",
     ('ICNNLoss', 'single_class'): "class 7: ValueError does not name the argument (query_labels or support or support_labels): ipc + 1 neighbours must exi",
     ('MetrixLoss', 'generator=-1'): "class 7: ValueError does not name the argument (generator): expected non-negative integer",
-    ('MultiSimilarityLoss.from_matrix', '3d'): "class 7: ValueError does not name the argument (sim): mat must be a square (n, n) pairwise matrix, got (1, 8, 8)",
-    ('MultiSimilarityLoss.from_matrix', 'integer'): "class 7: ValueError does not name the argument (sim): mat must be floating point, got torch.int64",
-    ('MultiSimilarityLoss.from_matrix', 'list'): "class 7: ValueError does not name the argument (sim): mat must be a square (n, n) pairwise matrix, got list",
-    ('TCMLoss.from_matrix', '3d'): "class 7: ValueError does not name the argument (sim): mat must be a square (n, n) pairwise matrix, got (1, 8, 8)",
-    ('TCMLoss.from_matrix', 'integer'): "class 7: ValueError does not name the argument (sim): mat must be floating point, got torch.int64",
-    ('TCMLoss.from_matrix', 'list'): "class 7: ValueError does not name the argument (sim): mat must be a square (n, n) pairwise matrix, got list",
+    ('MultiSimilarityLoss.from_matrix', '3d'): "class 7: ValueError does not name the argument (sim): mat must be a square (n, n) pairwise matrix tensor, got tensor of",
+    ('MultiSimilarityLoss.from_matrix', 'inf'): "class 7: ValueError does not name the argument (sim): mat must be finite, got 1 NaN/Inf value(s) in a tensor of shape (",
+    ('MultiSimilarityLoss.from_matrix', 'integer'): "class 7: ValueError does not name the argument (sim): mat must be floating point, got tensor of shape (8, 8) and dtype ",
+    ('MultiSimilarityLoss.from_matrix', 'list'): "class 7: ValueError does not name the argument (sim): mat must be a square (n, n) pairwise matrix tensor, got list",
+    ('MultiSimilarityLoss.from_matrix', 'nan'): "class 7: ValueError does not name the argument (sim): mat must be finite, got 1 NaN/Inf value(s) in a tensor of shape (",
+    ('TCMLoss.from_matrix', '3d'): "class 7: ValueError does not name the argument (sim): mat must be a square (n, n) pairwise matrix tensor, got tensor of",
+    ('TCMLoss.from_matrix', 'inf'): "class 7: ValueError does not name the argument (sim): mat must be finite, got 1 NaN/Inf value(s) in a tensor of shape (",
+    ('TCMLoss.from_matrix', 'integer'): "class 7: ValueError does not name the argument (sim): mat must be floating point, got tensor of shape (8, 8) and dtype ",
+    ('TCMLoss.from_matrix', 'list'): "class 7: ValueError does not name the argument (sim): mat must be a square (n, n) pairwise matrix tensor, got list",
+    ('TCMLoss.from_matrix', 'nan'): "class 7: ValueError does not name the argument (sim): mat must be finite, got 1 NaN/Inf value(s) in a tensor of shape (",
     ('centroid_accuracy', 'distinct_labels'): "class 7: ValueError does not name the argument (embeddings or labels): every class needs >= 1 eligible supports and >= ",
     ('centroid_accuracy', 'one_row'): "class 7: ValueError does not name the argument (embeddings or labels): every class needs >= 1 eligible supports and >= ",
     ('centroid_accuracy', 'seed=inf'): "class 7: OverflowError (not a ValueError/TypeError naming the argument): cannot convert float infinity to integer",
@@ -529,9 +473,6 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
     ('log_energy', 'one_row'): "class 7: ValueError does not name the argument (embeddings or labels): pairs must be a bool tensor of shape (1, 1), got",
     ('map_at_r', 'distinct_labels'): "class 7: ValueError does not name the argument (embeddings or labels): no query has another item of its class; retrieva",
     ('map_at_r', 'one_row'): "class 7: ValueError does not name the argument (embeddings or labels): no query has another item of its class; retrieva",
-    ('masked_mean', '3d'): "class 7: accepted the 3d input and returned tensor(0.7702, grad_fn=<DivBackward0>) (it must be refused with a ValueErro",
-    ('masked_mean', 'empty'): "class 7: RuntimeError (not a ValueError/TypeError naming the argument): The size of tensor a (0) must match the size of",
-    ('masked_mean', 'list'): "class 7: TypeError does not name the argument (values): only integer tensors of a single element can be converted to an",
     ('multi_similarity_mine', 'empty'): "class 7: IndexError (not a ValueError/TypeError naming the argument): amin(): Expected reduction dim 1 to have non-zero",
     ('nearest_centroid_predict', '3d'): "class 7: ValueError does not name the argument (support_emb): embeddings must be 2-D with shape (n, d), got tensor of s",
     ('nearest_centroid_predict', 'empty'): "class 7: ValueError does not name the argument (query_emb or support_emb or support_labels): embeddings must be non-emp",
@@ -579,3 +520,99 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
     ('value_iteration', 'max_iter=str'): "class 7: TypeError does not name the argument (max_iter): 'str' object cannot be interpreted as an integer",
 }
 # END KNOWN_FAILURES
+
+
+# ------------------------------------------------------------------------------------------------
+# Regenerating KNOWN_FAILURES: `python tests/fuzz_api.py` runs tests/test_fuzz.py without the xfail
+# marks against the lib as it is and rewrites the block above, grouped by the classes of issue 13 (a
+# heuristic on the case and the message: check the grouping before committing).
+
+CLASS_TITLES = {
+    1: "float16 input to distances/metrics not upcast (overflow past 65504)",
+    2: "Z-loss family in half precision",
+    3: "float32 cancellation on close pairs / large norms",
+    4: "NaN/Inf/zero/string hyper-parameters accepted or misreported",
+    5: "public matrix entry points accept NaN/Inf",
+    6: "name and dtype bugs",
+    7: "errors that do not say what is wrong",
+}
+_ZLOSS = {"SphericalZLoss", "zloss", "zloss_grad", "zscore_target"}
+_HALF = ("float16", "bfloat16", "half_float16", "half_bfloat16", "float64")
+
+
+def classify(name: str, case: str, msg: str) -> int:
+    if name == "inductive_bias" or case == "requires_grad":
+        return 6
+    if case in _HALF:
+        if name in _ZLOSS:
+            return 2
+        if "ScalarType" in msg or "same dtype" in msg or name.startswith("HarmonicHead"):
+            return 6
+        return 1
+    if case in ("near_duplicates", "norm_1e4"):
+        return 3
+    if "=" in case:
+        hints = ("accepted", "NaN/Inf", "could not convert string", "not supported between", "unsupported operand")
+        return 4 if any(h in msg for h in hints) else 7
+    if case in ("nan", "inf"):
+        return 5 if "accepted" in msg else 7
+    if "silently returned" in msg and (".from_matrix" in name or name in ("multi_similarity_mine", "triplet_mask", "masked_mean")):
+        return 5
+    return 7
+
+
+def _short(name: str, case: str, msg: str) -> str:
+    msg = re.sub(r"^(AssertionError|Failed): ", "", msg)
+    for prefix in (f"{name} {case}: ", f"{name} "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    if case.startswith("half_"):
+        msg = f"{case[5:]} result NaN/Inf or beyond HALF_TOL of float64 (hypothesis property)"
+    elif case in ("permutation", "scale", "symmetry"):
+        msg = f"{case} property fails (hypothesis)"
+    msg = re.sub(r"\s+", " ", msg).split(" assert ")[0].replace("\\", "/").replace('"', "'")
+    return msg[:110]
+
+
+def regenerate() -> None:
+    import collections
+    import xml.etree.ElementTree as ET
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    with tempfile.TemporaryDirectory() as tmp:
+        xml = os.path.join(tmp, "fuzz.xml")
+        env = dict(os.environ, FUZZ_IGNORE_KNOWN="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        subprocess.run([sys.executable, "-m", "pytest", os.path.join(here, "test_fuzz.py"), "-q", "-p", "no:randomly",
+                        "--tb=no", f"--junitxml={xml}"], env=env, cwd=os.path.dirname(here), check=False)
+        rows = []
+        for tc in ET.parse(xml).iter("testcase"):
+            f = tc.find("failure") if tc.find("failure") is not None else tc.find("error")
+            m = re.search(r"\[(.*)\]$", tc.get("name"))
+            if f is None or m is None or "-" not in m.group(1) or tc.get("name").startswith("test_the_"):
+                continue
+            name, case = m.group(1).split("-", 1)
+            msg = f.get("message") or ""
+            rows.append((classify(name, case, msg), name, case, _short(name, case, msg)))
+    rows.sort()
+    by = collections.Counter(r[0] for r in rows)
+    lines = ["# BEGIN KNOWN_FAILURES (written by `python tests/fuzz_api.py` against the committed lib; remove an entry",
+             "# once fixed: the strict xfail turns a fix into a failing XPASS)",
+             f"# {len(rows)} failing (callable, case) pairs: " + ", ".join(f"class {k}: {by[k]}" for k in sorted(by)),
+             "KNOWN_FAILURES: dict[tuple[str, str], str] = {"]
+    current = None
+    for c, name, case, msg in rows:
+        if c != current:
+            lines.append(f"    # --- issue 13 class {c}: {CLASS_TITLES[c]} ({by[c]}) ---")
+            current = c
+        lines.append(f'    ({name!r}, {case!r}): "class {c}: {msg}",')
+    lines += ["}", "# END KNOWN_FAILURES"]
+    path = os.path.abspath(__file__)
+    text = open(path).read()
+    start, end = text.index("# BEGIN KNOWN_FAILURES"), text.index("# END KNOWN_FAILURES\n") + len("# END KNOWN_FAILURES\n")
+    with open(path, "w") as fh:
+        fh.write(text[:start] + "\n".join(lines) + "\n" + text[end:])
+    print(f"KNOWN_FAILURES: {len(rows)} entries, " + ", ".join(f"class {k}: {by[k]}" for k in sorted(by)))
+
+
+if __name__ == "__main__":
+    regenerate()

@@ -41,7 +41,8 @@ Property tests (hypothesis, derandomized): permutation invariance of every pair 
 invariance of the cosine-based ones, symmetry of the symmetric distances, float16/bfloat16 results of
 the distances and pair losses within (rtol, atol) = ``HALF_TOL`` of float64.
 
-Failures of the current lib are listed in ``fuzz_api.KNOWN_FAILURES`` and marked strict xfail.
+Failures of the current lib are listed in ``fuzz_api.KNOWN_FAILURES`` and marked strict xfail;
+``python tests/fuzz_api.py`` reruns the suite without the marks and rewrites that table.
 """
 
 from __future__ import annotations
@@ -307,7 +308,7 @@ def _params():
     for name, spec in SPECS.items():
         for case in spec.cases():
             marks = []
-            reason = api.KNOWN_FAILURES.get((name, case))
+            reason = api.known_failure(name, case)
             if reason is not None:
                 marks.append(pytest.mark.xfail(strict=True, reason=reason))
             out.append(pytest.param(name, case, id=f"{name}-{case}", marks=marks))
@@ -505,8 +506,8 @@ def _short(out):
     return text if len(text) < 80 else text[:77] + "..."
 
 
-def check_case(name, case):
-    spec = SPECS[name]
+def check_case(name, case, spec=None):
+    spec = spec or SPECS[name]
     if spec.missing:
         pytest.fail(spec.missing)
     if spec.error:
@@ -631,8 +632,8 @@ def batches(draw, min_n=2, max_n=10):
 
 
 def _prop_params(names, prop):
-    return [pytest.param(n, id=f"{n}-{prop}", marks=[pytest.mark.xfail(strict=True, reason=api.KNOWN_FAILURES[(n, prop)])]
-                         if (n, prop) in api.KNOWN_FAILURES else []) for n in names]
+    return [pytest.param(n, id=f"{n}-{prop}", marks=[pytest.mark.xfail(strict=True, reason=api.known_failure(n, prop))]
+                         if api.known_failure(n, prop) else []) for n in names]
 
 
 @pytest.mark.parametrize("name", _prop_params(sorted(PAIR_LOSSES), "permutation"))
@@ -688,7 +689,7 @@ def _half_params():
     for name in sorted(DISTANCES) + sorted(PAIR_LOSSES):
         for dtype in (torch.float16, torch.bfloat16):
             prop = f"half_{str(dtype).split('.')[1]}"
-            reason = api.KNOWN_FAILURES.get((name, prop))
+            reason = api.known_failure(name, prop)
             out.append(pytest.param(name, dtype, id=f"{name}-{prop}",
                                     marks=[pytest.mark.xfail(strict=True, reason=reason)] if reason else []))
     return out
@@ -717,3 +718,54 @@ def _half_prop(name, dtype):
         assert bool(((out - ref).abs() <= rtol * ref.abs() + atol * scale).all()), float((out - ref).abs().max())
 
     prop()
+
+
+# ------------------------------------------------------------------------------------------------
+# the harness itself: the oracle fails what it must
+
+
+def _gram_distances(x):
+    sq = (x * x).sum(1)
+    return (sq[:, None] + sq[None] - 2 * x @ x.T).clamp_min(1e-30).sqrt()
+
+
+def _fake(fn, name="fake_fn", ex=None):
+    return Spec(name, fn, ex)
+
+
+def test_a_name_without_a_way_to_call_it_asks_for_an_example():
+    spec = _fake(lambda embeddings, widget: embeddings.sum())
+    assert spec.missing and "add an example for fake_fn in tests/fuzz_api.py" in spec.missing
+    with pytest.raises(pytest.fail.Exception, match="add an example for fake_fn"):
+        check_case("fake_fn", "valid", spec)
+
+
+def _finite_loss(embeddings, labels, margin: float = 1.0):
+    from mlcompanion.validation import check_embeddings, check_labels
+
+    check_embeddings(embeddings)
+    check_labels(labels, embeddings.shape[0])
+    if not isinstance(margin, (int, float)) or not math.isfinite(margin):
+        raise ValueError(f"margin must be a finite number, got {margin!r}")
+    return embeddings.double().pow(2).sum(1).add(margin).abs().log1p().mean()
+
+
+def test_the_oracle_passes_a_careful_function():
+    spec = _fake(_finite_loss)
+    for case in spec.cases():
+        check_case("fake_fn", case, spec)
+
+
+@pytest.mark.parametrize(("fn", "case", "match"), [
+    (lambda embeddings, labels: embeddings.sum() * float("nan"), "valid", "NaN/Inf"),
+    (lambda embeddings, labels: embeddings[labels.shape[0] + 5], "wrong_length_labels", "IndexError"),
+    (lambda embeddings, labels: (_ for _ in ()).throw(ValueError("x must be finite")), "nan", "does not name"),
+    (lambda embeddings, labels: embeddings.sum().nan_to_num(0.0), "nan", "must be refused"),
+    (lambda embeddings, labels: _gram_distances(embeddings), "near_duplicates", "differs from the float64 call"),
+    (lambda embeddings, labels, margin=1.0: embeddings.sum() * margin, "margin=nan", "accepted margin=nan"),
+])
+def test_the_oracle_fails_what_it_must(fn, case, match):
+    spec = _fake(fn)
+    assert case in spec.cases()
+    with pytest.raises(AssertionError, match=match):
+        check_case("fake_fn", case, spec)
