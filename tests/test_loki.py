@@ -304,3 +304,118 @@ def test_complete_graph_over_all_labels_equals_argmax_exhaustively(K):
     assert torch.isin(pred, observed).all()
     clear = (W.max(1).values > W.topk(2, dim=1).values[:, 1] if K > 1 else torch.ones(len(W), dtype=torch.bool))
     assert torch.equal(pred[clear], observed[W.argmax(1)][clear])
+
+
+# ------------------------------------------------------------------------------------------------
+# the official one-vs-rest head, the glyph label tree, the ultrametric property
+# ------------------------------------------------------------------------------------------------
+
+
+def _ovr_reference(x, y, C):
+    """Independent one-vs-rest logistic regression: each binary problem 0.5||w||² + C Σ log(1 + exp(-s(w·x + b)))
+    minimised by scipy's BFGS with the analytic gradient, sigmoids divided by their sum."""
+    from scipy.optimize import minimize
+    from scipy.special import expit
+
+    classes = np.unique(y)
+    sig = []
+    for c in classes:
+        s = np.where(y == c, 1.0, -1.0)
+
+        def f(theta):
+            w, b = theta[:-1], theta[-1]
+            m = s * (x @ w + b)
+            loss = 0.5 * w @ w + C * np.sum(np.logaddexp(0.0, -m))
+            g = -C * s * expit(-m)
+            return loss, np.concatenate([w + x.T @ g, [g.sum()]])
+
+        theta = minimize(f, np.zeros(x.shape[1] + 1), jac=True, method="BFGS", options={"gtol": 1e-10}).x
+        sig.append(theta)
+    return classes, sig
+
+
+def test_ovr_head_matches_independent_reference():
+    from scipy.special import expit
+
+    from mlcompanion.models.ovr_logistic import fit_ovr_logistic
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 3)) * 1.5
+    y = np.repeat(np.array([2, 5, 7, 9]), 25)
+    x = centres[np.searchsorted([2, 5, 7, 9], y)] + rng.normal(size=(100, 3))
+    x_eval = rng.normal(size=(30, 3)) * 2
+    for C in (0.1, 1.0):
+        head = fit_ovr_logistic(torch.from_numpy(x), torch.from_numpy(y), C=C, tol=1e-12, max_iter=10_000)
+        assert head.converged and head.n_iter < head.max_iter
+        assert head.classes.tolist() == [2, 5, 7, 9]
+        probs = head.predict_proba(torch.from_numpy(x_eval))
+        classes, thetas = _ovr_reference(x, y, C)
+        raw = np.stack([expit(x_eval @ t[:-1] + t[-1]) for t in thetas], 1)
+        ref = raw / raw.sum(1, keepdims=True)
+        assert probs.dtype == torch.float64 and probs.shape == (30, 4)
+        np.testing.assert_allclose(probs.sum(1).numpy(), 1.0, atol=1e-12)
+        np.testing.assert_allclose(probs.numpy(), ref, atol=1e-6)
+        default = fit_ovr_logistic(x, y, C=C).predict_proba(x_eval)  # the official tolerance: close, not exact
+        np.testing.assert_allclose(default.numpy(), ref, atol=2e-3)
+
+
+def test_ovr_head_reports_non_convergence_and_rejects_bad_input():
+    from mlcompanion.models.ovr_logistic import fit_ovr_logistic
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(60, 5))
+    y = np.repeat([0, 1, 2], 20)
+    assert not fit_ovr_logistic(x, y, max_iter=1).converged
+    with pytest.raises(ValueError, match="at least 3 classes"):
+        fit_ovr_logistic(x[:40], y[:40])
+    with pytest.raises(ValueError, match="integer labels"):
+        fit_ovr_logistic(x, y.astype(float))
+    with pytest.raises(ValueError, match="C must be"):
+        fit_ovr_logistic(x, y, C=0.0)
+    with pytest.raises(ValueError, match="finite"):
+        fit_ovr_logistic(np.full((60, 5), np.nan), y)
+    head = fit_ovr_logistic(x, y)
+    with pytest.raises(ValueError, match="5 features"):
+        head.predict_proba(np.zeros((2, 4)))
+
+
+def test_glyph_label_tree_distances_by_hand():
+    from mlcompanion.data.label_graph import edge_list_metric, glyph_character_info, glyph_label_tree
+
+    assert glyph_character_info("A") == ("LATIN", "upper", "A")
+    assert glyph_character_info("σ") == ("GREEK", "lower", "SIGMA")
+    assert glyph_character_info("7") == ("DIGIT", "digit", "SEVEN")
+    with pytest.raises(ValueError):
+        glyph_character_info("+")
+    classes = ["1", "2", "A", "B", "a", "Σ", "σ", "ω", "Б"]
+    i = {c: k for k, c in enumerate(classes)}
+    D = edge_list_metric(glyph_label_tree(classes, case_links=False), classes)
+    assert D[i["1"], i["2"]] == 2 and D[i["A"], i["B"]] == 2 and D[i["A"], i["a"]] == 4 and D[i["A"], i["Σ"]] == 6
+    assert D[i["1"], i["A"]] == 6 and D[i["Σ"], i["ω"]] == 4
+    L = edge_list_metric(glyph_label_tree(classes), classes)
+    assert L[i["A"], i["a"]] == 1 and L[i["Σ"], i["σ"]] == 1 and L[i["B"], i["a"]] == 3 and L[i["Σ"], i["ω"]] == 3
+    assert L[i["A"], i["B"]] == 2 and L[i["1"], i["Б"]] == 6
+    # networkx on the same edges agrees
+    G = nx.Graph(glyph_label_tree(classes))
+    for a in classes:
+        for b in classes:
+            assert L[i[a], i[b]] == nx.shortest_path_length(G, a, b)
+    with pytest.raises(ValueError, match="appear in no edge"):
+        edge_list_metric([("A", "<X>")], ["A", "B"])
+
+
+def test_ultrametric_tree_never_predicts_unobserved():
+    from mlcompanion.data.label_graph import edge_list_metric, glyph_label_tree
+
+    classes = list("123ABCDabcdΣΦΨσφψωБДЖбдж")
+    D = edge_list_metric(glyph_label_tree(classes, case_links=False), classes)
+    L = edge_list_metric(glyph_label_tree(classes, case_links=True), classes)
+    g = torch.Generator().manual_seed(0)
+    outside_links = 0
+    for trial in range(20):
+        observed = torch.randperm(len(classes), generator=g)[:5].sort().values
+        probs = torch.rand(500, 5, generator=g, dtype=torch.float64).pow(3)
+        probs = probs / probs.sum(1, keepdim=True)
+        assert bool(torch.isin(frechet_predict(probs, D, observed), observed).all())
+        outside_links += int((~torch.isin(frechet_predict(probs, L, observed), observed)).sum())
+    assert outside_links > 0  # the case links break the ultrametric

@@ -23,6 +23,10 @@ downloaded here: the user extracts the embeddings once (GPU, minutes) and builds
 :class:`~mlcompanion.data.folders.DatasetNotFoundError` naming what is missing and the expected tree;
 :func:`load_label_graph_embeddings` reads everything and returns a :class:`LabelGraphEmbeddings`
 whose ``D`` is the ``(N, N)`` shortest-path metric between classes (float64).
+
+For the ci profile, :func:`glyph_label_tree` builds the label hierarchy of the glyph classes from their
+Unicode names (root -> script -> case -> class, optionally with links between the two cases of a letter)
+and :func:`edge_list_metric` turns any named edge list into the class metric.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from ..metrics.label_geometry import check_label_metric, graph_metric
 from .folders import DatasetNotFoundError
 
 __all__ = ["LabelGraphEmbeddings", "LAYOUT", "check_label_graph_layout", "load_label_graph_embeddings",
-           "read_label_graph"]
+           "read_label_graph", "edge_list_metric", "glyph_character_info", "glyph_label_tree"]
 
 LAYOUT = """\
 <root>/                           <- pass this folder as data_root
@@ -107,10 +111,27 @@ def _read_lines(path: Path) -> list[str]:
         return [line.split("#", 1)[0].strip() for line in f]
 
 
+def edge_list_metric(edges, classes: list[str]) -> torch.Tensor:
+    """Shortest-path distances (N, N) between ``classes`` on the undirected graph given by ``edges``
+    (pairs of node names, unit lengths; nodes that are not classes are internal nodes such as a
+    hypernym or a script). Every class must appear in an edge (when there are two or more)."""
+    index = {c: i for i, c in enumerate(classes)}
+    pairs = []
+    for k, edge in enumerate(edges):
+        if len(edge) != 2:
+            raise ValueError(f"edge {k} must be a pair of node names, got {edge!r}")
+        pairs.append([index.setdefault(p, len(index)) for p in edge])
+    used = {node for pair in pairs for node in pair}
+    unused = [c for c in classes if index[c] not in used]
+    if len(classes) > 1 and unused:
+        raise ValueError(f"classes {unused[:5]} (of {len(unused)}) appear in no edge of the label graph")
+    D_all = graph_metric(np.asarray(pairs, dtype=np.int64).reshape(-1, 2), len(index))
+    return D_all[: len(classes), : len(classes)].contiguous()
+
+
 def read_label_graph(path, classes: list[str]) -> torch.Tensor:
     """Shortest-path distances (N, N) between ``classes`` on the undirected graph of ``path``
     (one ``"<node> <node>"`` edge per line, unit lengths; nodes that are not classes are internal)."""
-    index = {c: i for i, c in enumerate(classes)}
     edges = []
     for lineno, line in enumerate(_read_lines(Path(path)), 1):
         if not line:
@@ -118,14 +139,58 @@ def read_label_graph(path, classes: list[str]) -> torch.Tensor:
         parts = line.split()
         if len(parts) != 2:
             raise ValueError(f"{path}:{lineno}: expected '<node> <node>', got {line!r}")
-        edges.append([index.setdefault(p, len(index)) for p in parts])
-    used = {node for edge in edges for node in edge}
-    unused = [c for c in classes if index[c] not in used]
-    if len(classes) > 1 and unused:
-        raise ValueError(f"{path}: classes {unused[:5]} (of {len(unused)}) appear in no edge of the label graph")
-    n_nodes = len(index)
-    D_all = graph_metric(np.asarray(edges, dtype=np.int64).reshape(-1, 2), n_nodes)
-    return D_all[: len(classes), : len(classes)].contiguous()
+        edges.append(parts)
+    try:
+        return edge_list_metric(edges, classes)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
+def glyph_character_info(char: str) -> tuple[str, str, str]:
+    """``(script, case, letter)`` of a glyph class from its Unicode name: ``("LATIN", "upper", "A")``
+    for "LATIN CAPITAL LETTER A", ``("GREEK", "lower", "ALPHA")``, ``("DIGIT", "digit", "ONE")``."""
+    import unicodedata
+
+    if not isinstance(char, str) or len(char) != 1:
+        raise ValueError(f"a glyph class is one character, got {char!r}")
+    name = unicodedata.name(char, "")
+    words = name.split()
+    if len(words) == 2 and words[0] == "DIGIT":
+        return "DIGIT", "digit", words[1]
+    if len(words) >= 4 and words[1] in ("CAPITAL", "SMALL") and words[2] == "LETTER":
+        return words[0], "upper" if words[1] == "CAPITAL" else "lower", " ".join(words[3:])
+    raise ValueError(f"{char!r} ({name or 'no Unicode name'}) is neither a digit nor a cased letter")
+
+
+def glyph_label_tree(classes: list[str], case_links: bool = True) -> list[tuple[str, str]]:
+    """The label hierarchy of the glyph classes as an edge list (for :func:`edge_list_metric`).
+
+    Tree: root -> script (DIGIT, LATIN, GREEK, CYRILLIC) -> case (upper / lower; digits one group)
+    -> class, so two classes are 2 apart in the same script and case, 4 in the same script and the
+    other case, 6 across scripts (an ultrametric: every class is a leaf at depth 3). With
+    ``case_links`` an edge also joins the two cases of one letter where both are classes (Latin
+    "A"-"a", Greek "Σ"-"σ"): they are then 1 apart, and the metric is no longer a tree's (paper
+    ``loki``'s brief: "+ same letter, other case links"). Internal nodes are named ``"<ROOT>"``,
+    ``"<LATIN>"``, ``"<LATIN upper>"`` (never a one-character class name).
+    """
+    if len(set(classes)) != len(classes):
+        raise ValueError("classes must be distinct characters")
+    info = {c: glyph_character_info(c) for c in classes}
+    edges, groups = [], {}
+    for c in classes:
+        script, case, letter = info[c]
+        edges.append((c, f"<{script} {case}>"))
+        groups.setdefault(script, set()).add(case)
+    for script, cases in groups.items():
+        edges.append((f"<{script}>", "<ROOT>"))
+        edges.extend((f"<{script} {case}>", f"<{script}>") for case in sorted(cases))
+    if case_links:
+        by_letter = {}
+        for c in classes:
+            script, case, letter = info[c]
+            by_letter.setdefault((script, letter), {})[case] = c
+        edges.extend((pair["upper"], pair["lower"]) for pair in by_letter.values() if len(pair) == 2)
+    return edges
 
 
 def _load_array(path: Path, what: str) -> np.ndarray:
