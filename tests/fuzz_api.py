@@ -89,6 +89,7 @@ class Example:
     allow_inf: bool = False
     primary: str | None = None
     no_hyper: tuple = ()
+    call_extra: Callable[[], dict] | None = None
 
 
 def randn(gen, *shape, dtype=torch.float32):
@@ -347,6 +348,10 @@ EXAMPLES: dict[str, Example] = {
     "check_probability": E(lambda g, o: {"value": 0.5, "name": "fuzz_arg"}, names={"value": "fuzz_arg"}),
 }
 
+# HarmonicHead with a learned Mahalanobis precision (a float64 input once met a float32 precision).
+EXAMPLES["HarmonicHead[mahalanobis]"] = E(lambda g, o: {"x": emb(g)}, {"x": "emb"},
+                                          ctor={"in_features": D, "num_classes": C, "distance": "mahalanobis"})
+
 # from_matrix of every pair loss is a public entry point of its own (issue 13 class 5).
 FROM_MATRIX = ("ContrastiveLoss", "TripletMarginLoss", "MultiSimilarityLoss", "BinomialDevianceLoss", "TCMLoss")
 for _name in FROM_MATRIX:
@@ -389,8 +394,10 @@ def known_failure(name: str, case: str) -> str | None:
 
 # BEGIN KNOWN_FAILURES (written by `python tests/fuzz_api.py` against the committed lib; remove an entry
 # once fixed: the strict xfail turns a fix into a failing XPASS)
-# 122 failing (callable, case) pairs: class 3: 1, class 4: 5, class 5: 5, class 6: 4, class 7: 107
+# 143 failing (callable, case) pairs: class 1: 1, class 3: 1, class 4: 5, class 5: 5, class 6: 4, class 7: 127
 KNOWN_FAILURES: dict[tuple[str, str], str] = {
+    # --- issue 13 class 1: float16 input to distances/metrics not upcast (overflow past 65504) (1) ---
+    ('snr_distance', 'float16'): "class 1: silently returned 8 NaN/Inf value(s) in out (shape (8,), dtype torch.float16)",
     # --- issue 13 class 3: float32 cancellation on close pairs / large norms (1) ---
     ('icnn_score', 'near_duplicates'): "class 3: grad differs from the float64 call beyond rtol=0.001, atol=1e-06*max|ref|: 8/32 entries, worst -0.0150185 vs -",
     # --- issue 13 class 4: NaN/Inf/zero/string hyper-parameters accepted or misreported (5) ---
@@ -410,14 +417,17 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
     ('detection_metrics', 'bfloat16'): "class 6: TypeError does not name the argument (scores): Got unsupported ScalarType BFloat16",
     ('eps_opis', 'requires_grad'): "class 6: RuntimeError (not a ValueError/TypeError naming the argument): Can't call numpy() on Tensor that requires grad",
     ('opis', 'requires_grad'): "class 6: RuntimeError (not a ValueError/TypeError naming the argument): Can't call numpy() on Tensor that requires grad",
-    # --- issue 13 class 7: errors that do not say what is wrong (107) ---
+    # --- issue 13 class 7: errors that do not say what is wrong (127) ---
     ('BinomialDevianceLoss.from_matrix', '3d'): "class 7: ValueError does not name the argument (sim): mat must be a square (n, n) pairwise matrix tensor, got tensor of",
     ('BinomialDevianceLoss.from_matrix', 'inf'): "class 7: ValueError does not name the argument (sim): mat must be finite, got 1 NaN/Inf value(s) in a tensor of shape (",
     ('BinomialDevianceLoss.from_matrix', 'integer'): "class 7: ValueError does not name the argument (sim): mat must be floating point, got tensor of shape (8, 8) and dtype ",
     ('BinomialDevianceLoss.from_matrix', 'list'): "class 7: ValueError does not name the argument (sim): mat must be a square (n, n) pairwise matrix tensor, got list",
     ('BinomialDevianceLoss.from_matrix', 'nan'): "class 7: ValueError does not name the argument (sim): mat must be finite, got 1 NaN/Inf value(s) in a tensor of shape (",
     ('CombinedLoss', 'list'): "class 7: AttributeError (not a ValueError/TypeError naming the argument): 'list' object has no attribute 'sum'",
+    ('EnergyConfusedLoss', '2d_labels'): "class 7: ValueError does not name the argument (y): labels must be 1-D with shape (8,), got tensor of shape (8, 1) and ",
     ('EnergyConfusedLoss', 'empty'): "class 7: ValueError does not name the argument (x or y): embeddings must be non-empty (n >= 1, d >= 1), got tensor of s",
+    ('EnergyConfusedLoss', 'float_labels'): "class 7: ValueError does not name the argument (y): labels must be an integer tensor, got tensor of shape (8,) and dtyp",
+    ('EnergyConfusedLoss', 'labels_list'): "class 7: ValueError does not name the argument (y): labels must be a torch.Tensor of shape (8,), got list",
     ('EnergyConfusedLoss', 'wrong_length_labels'): "class 7: ValueError does not name the argument (x or y): labels must have one entry per embedding: expected 8, got 7",
     ('EpisodicProtoLoss', 'distinct_labels'): "class 7: ValueError does not name the argument (embeddings or labels): each class needs more than shot = 1 items (at le",
     ('EpisodicProtoLoss', 'icnn_k=-1'): "class 7: ValueError does not name the argument (icnn_k): k must be an int >= 1, got -1",
@@ -427,6 +437,7 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
     ('EpisodicProtoLoss', 'icnn_k=str'): "class 7: ValueError does not name the argument (icnn_k): k must be an int >= 1, got 'abc'",
     ('EpisodicProtoLoss', 'one_row'): "class 7: ValueError does not name the argument (embeddings or labels): each class needs more than shot = 1 items (at le",
     ('HarmonicHead', 'list'): "class 7: AttributeError (not a ValueError/TypeError naming the argument): 'list' object has no attribute 'dtype'",
+    ('HarmonicHead[mahalanobis]', 'list'): "class 7: AttributeError (not a ValueError/TypeError naming the argument): 'list' object has no attribute 'dtype'",
     ('ICNNLoss', 'one_row'): "class 7: ValueError does not name the argument (query or query_labels or support or support_labels): icnn_score needs a",
     ('ICNNLoss', 'single_class'): "class 7: ValueError does not name the argument (query_labels or support or support_labels): ipc + 1 neighbours must exi",
     ('MetrixLoss', 'generator=-1'): "class 7: ValueError does not name the argument (generator): expected non-negative integer",
@@ -470,14 +481,20 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
     ('fewshot_eval', 'single_class'): "class 7: ValueError does not name the argument (embeddings or labels): way must be <= the number of classes with at lea",
     ('icnn_score', 'one_row'): "class 7: ValueError does not name the argument (labels or x): icnn_score needs at least 3 targets (k is clipped to m - ",
     ('knn', 'one_row'): "class 7: ValueError does not name the argument (query): k must be an int in [1, 0] (the number of candidate neighbours)",
+    ('knn[euclidean]', 'one_row'): "class 7: ValueError does not name the argument (query): k must be an int in [1, 0] (the number of candidate neighbours)",
     ('log_energy', 'one_row'): "class 7: ValueError does not name the argument (embeddings or labels): pairs must be a bool tensor of shape (1, 1), got",
     ('map_at_r', 'distinct_labels'): "class 7: ValueError does not name the argument (embeddings or labels): no query has another item of its class; retrieva",
     ('map_at_r', 'one_row'): "class 7: ValueError does not name the argument (embeddings or labels): no query has another item of its class; retrieva",
+    ('map_at_r[euclidean]', 'distinct_labels'): "class 7: ValueError does not name the argument (embeddings or labels): no query has another item of its class; retrieva",
+    ('map_at_r[euclidean]', 'one_row'): "class 7: ValueError does not name the argument (embeddings or labels): no query has another item of its class; retrieva",
     ('multi_similarity_mine', 'empty'): "class 7: IndexError (not a ValueError/TypeError naming the argument): amin(): Expected reduction dim 1 to have non-zero",
+    ('nearest_centroid_predict', '2d_labels'): "class 7: ValueError does not name the argument (support_labels): labels must be 1-D with shape (8,), got tensor of shap",
     ('nearest_centroid_predict', '3d'): "class 7: ValueError does not name the argument (support_emb): embeddings must be 2-D with shape (n, d), got tensor of s",
     ('nearest_centroid_predict', 'empty'): "class 7: ValueError does not name the argument (query_emb or support_emb or support_labels): embeddings must be non-emp",
+    ('nearest_centroid_predict', 'float_labels'): "class 7: ValueError does not name the argument (support_labels): labels must be an integer tensor, got tensor of shape ",
     ('nearest_centroid_predict', 'inf'): "class 7: ValueError does not name the argument (support_emb): embeddings must be finite, got 1 NaN/Inf value(s) in a te",
     ('nearest_centroid_predict', 'integer'): "class 7: ValueError does not name the argument (support_emb): embeddings must be a floating-point tensor (float32 or fl",
+    ('nearest_centroid_predict', 'labels_list'): "class 7: ValueError does not name the argument (support_labels): labels must be a torch.Tensor of shape (8,), got list",
     ('nearest_centroid_predict', 'list'): "class 7: ValueError does not name the argument (support_emb): embeddings must be a torch.Tensor of shape (n, d), got li",
     ('nearest_centroid_predict', 'nan'): "class 7: ValueError does not name the argument (support_emb): embeddings must be finite, got 1 NaN/Inf value(s) in a te",
     ('nearest_centroid_predict', 'wrong_length_labels'): "class 7: ValueError does not name the argument (query_emb or support_emb or support_labels): labels must have one entry",
@@ -491,12 +508,20 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
     ('opis', 'single_class'): "class 7: ValueError does not name the argument (labels or x): the set has no negative pair (one class only); OPIS needs",
     ('precision_at_1', 'distinct_labels'): "class 7: ValueError does not name the argument (embeddings or labels): no query has another item of its class; retrieva",
     ('precision_at_1', 'one_row'): "class 7: ValueError does not name the argument (embeddings or labels): no query has another item of its class; retrieva",
+    ('precision_at_1[euclidean]', 'distinct_labels'): "class 7: ValueError does not name the argument (embeddings or labels): no query has another item of its class; retrieva",
+    ('precision_at_1[euclidean]', 'one_row'): "class 7: ValueError does not name the argument (embeddings or labels): no query has another item of its class; retrieva",
     ('r_precision', 'distinct_labels'): "class 7: ValueError does not name the argument (embeddings or labels): no query has another item of its class; retrieva",
     ('r_precision', 'one_row'): "class 7: ValueError does not name the argument (embeddings or labels): no query has another item of its class; retrieva",
+    ('r_precision[euclidean]', 'distinct_labels'): "class 7: ValueError does not name the argument (embeddings or labels): no query has another item of its class; retrieva",
+    ('r_precision[euclidean]', 'one_row'): "class 7: ValueError does not name the argument (embeddings or labels): no query has another item of its class; retrieva",
     ('recall_at_k', 'distinct_labels'): "class 7: ValueError does not name the argument (embeddings or labels): no query has another item of its class; retrieva",
     ('recall_at_k', 'one_row'): "class 7: ValueError does not name the argument (embeddings or labels): no query has another item of its class; retrieva",
+    ('recall_at_k[euclidean]', 'distinct_labels'): "class 7: ValueError does not name the argument (embeddings or labels): no query has another item of its class; retrieva",
+    ('recall_at_k[euclidean]', 'one_row'): "class 7: ValueError does not name the argument (embeddings or labels): no query has another item of its class; retrieva",
     ('retrieval_metrics', 'distinct_labels'): "class 7: ValueError does not name the argument (embeddings or labels): no query has another item of its class; retrieva",
     ('retrieval_metrics', 'one_row'): "class 7: ValueError does not name the argument (embeddings or labels): no query has another item of its class; retrieva",
+    ('retrieval_metrics[euclidean]', 'distinct_labels'): "class 7: ValueError does not name the argument (embeddings or labels): no query has another item of its class; retrieva",
+    ('retrieval_metrics[euclidean]', 'one_row'): "class 7: ValueError does not name the argument (embeddings or labels): no query has another item of its class; retrieva",
     ('reward_norm', 'ord=-1'): "class 7: ValueError does not name the argument (ord): norm must be one of (0, 1, 2, 'inf', 'weighted_1', 'weighted_2', ",
     ('reward_norm', 'ord=nan'): "class 7: ValueError does not name the argument (ord): norm must be one of (0, 1, 2, 'inf', 'weighted_1', 'weighted_2', ",
     ('reward_norm', 'ord=str'): "class 7: ValueError does not name the argument (ord): norm must be one of (0, 1, 2, 'inf', 'weighted_1', 'weighted_2', ",
@@ -513,6 +538,8 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
     ('starc_distance', 'metric=nan'): "class 7: ValueError does not name the argument (metric): norm must be one of (0, 1, 2, 'inf', 'weighted_1', 'weighted_2",
     ('starc_distance', 'metric=str'): "class 7: ValueError does not name the argument (metric): norm must be one of (0, 1, 2, 'inf', 'weighted_1', 'weighted_2",
     ('starc_distance', 'nan'): "class 7: ValueError does not name the argument (R1): R must be finite, got 1 NaN/Inf value(s)",
+    ('starc_distance_grid', 'metrics=scalar'): "class 7: TypeError does not name the argument (metrics): 'float' object is not iterable",
+    ('starc_distance_grid', 'norms=scalar'): "class 7: TypeError does not name the argument (norms): 'float' object is not iterable",
     ('value_iteration', 'max_iter=-1'): "class 7: RuntimeError (not a ValueError/TypeError naming the argument): value iteration did not reach tol=1e-10 in -1 i",
     ('value_iteration', 'max_iter=0'): "class 7: RuntimeError (not a ValueError/TypeError naming the argument): value iteration did not reach tol=1e-10 in 0 it",
     ('value_iteration', 'max_iter=inf'): "class 7: TypeError does not name the argument (max_iter): 'float' object cannot be interpreted as an integer",

@@ -17,11 +17,18 @@ with neither fails, asking for an example). Each (callable, case) is one test, i
 - ``3d``: the primary argument with an extra dimension; ``integer``: rounded to int64 (x 10);
   ``list``: as a nested Python list.
 - ``float16``, ``bfloat16``, ``float64``: every float tensor argument converted (in the half
-  precisions the embedding rows are first scaled to norm 300, past float16's sqrt(65504)).
+  precisions the embedding rows (and logits) are first scaled to norm 1000, far past float16's
+  sqrt(65504)).
 - ``norm_1e4``: embedding rows of norm 1e4; ``near_duplicates``: rows 2k+1 = row 2k + 1e-5 (the pairs
   are closer than 1e-4; two are positives, two negatives).
+- ``labels_list``, ``float_labels``, ``2d_labels``: the labels as a Python list, as floats (integral
+  values), as an (n, 1) column: refused, or the same result as the plain call.
 - ``<param>=nan|inf|0|-1|str``: each numeric hyper-parameter (of the constructor for a class, a keyword
-  of the call for a function) set to a bad value.
+  of the call for a function) set to a bad value; ``<param>=scalar``: a tuple-of-numbers parameter
+  (``ks``, ``ranks``...) given the float 2.0.
+- ``<callable>[euclidean]``: every callable with a ``distance`` argument (default None) also runs with
+  ``EuclideanDistance()`` (``[dot]``: ``DotProductSimilarity()`` where a similarity is needed), the
+  distances whose Gram expansion overflows and cancels.
 
 The oracle. An outcome passes if it is
 (a) a finite result (every float in it, and the gradient of a scalar/tensor result w.r.t. the
@@ -69,7 +76,11 @@ DATA_CASES = ("valid", "requires_grad", "nan", "inf", "empty", "one_row", "singl
 BAD_HYPER = {"nan": float("nan"), "inf": float("inf"), "0": 0, "-1": -1, "str": "abc"}
 MUST_REFUSE = {"nan", "str"}  # bad hyper-parameter values
 REFUSED_INPUTS = ("nan", "inf", "wrong_length_labels")  # and 3d for an embedding batch or a matrix
+SAME_AS_PLAIN = ("labels_list", "float_labels", "2d_labels")  # accepted: the result of the plain call
 TOLERANCES = {  # (rtol, atol relative to max|ref|)
+    "labels_list": (1e-6, 1e-9),
+    "float_labels": (1e-6, 1e-9),
+    "2d_labels": (1e-6, 1e-9),
     "float16": (1e-2, 1e-3),
     "bfloat16": (4e-2, 1e-2),
     "integer": (1e-4, 1e-6),
@@ -78,7 +89,7 @@ TOLERANCES = {  # (rtol, atol relative to max|ref|)
     "near_duplicates": (1e-3, 1e-6),
 }
 GRAD_COMPARED = ("near_duplicates",)  # cases whose gradient is compared with float64's too
-HALF_NORM = 300.0  # row norm of the embeddings in the half-precision cases
+HALF_NORM = 1000.0  # row norm of the embeddings in the half-precision cases
 NEAR = 1e-5  # distance of a near-duplicate pair
 HALF_TOL = {torch.float16: (1e-2, 1e-3), torch.bfloat16: (4e-2, 1e-2)}
 ACCEPTED = (ValueError, TypeError)
@@ -99,7 +110,8 @@ class Spec:
         self.missing = missing
         self.kind = kind  # pairwise[<kind>]
         self.roles = {}
-        self.hyper = []  # (where, param)
+        self.hyper = []  # (where, param): numeric hyper-parameters
+        self.tuples = []  # (where, param): tuple-of-numbers hyper-parameters
         self.error = None
         if missing is None:
             try:
@@ -163,6 +175,8 @@ class Spec:
                 continue
             if _numeric(kwargs.get(p.name, p.default), p):
                 self.hyper.append(("call", p.name))
+            elif _number_tuple(kwargs.get(p.name, p.default)):
+                self.tuples.append(("call", p.name))
 
     def build(self, gen):
         """(ctor kwargs, call kwargs, default instance) of the example."""
@@ -184,6 +198,8 @@ class Spec:
                     kwargs[p] = x @ x.T if p == "sim" else torch.cdist(x, x)
         if self.kind is not None:
             kwargs["kind"] = self.kind
+        if self.ex.call_extra is not None:
+            kwargs.update(self.ex.call_extra())
         return ctor, kwargs, obj
 
     def invoke(self, ctor, kwargs):
@@ -220,6 +236,7 @@ class Spec:
             out += ["empty", "one_row"]
         if has_labels:
             out += ["single_class"] if bool_labels else ["single_class", "distinct_labels"]
+            out += ["labels_list", "float_labels", "2d_labels"]
             if any(self.roles[p] != "labels" for p in row_args):  # wrong-length: relative to another argument
                 out.append("wrong_length_labels")
         if float_prim:
@@ -230,6 +247,8 @@ class Spec:
                 out += ["norm_1e4", "near_duplicates"]
         for where, p in self.hyper:
             out += [f"{p}={v}" for v in BAD_HYPER]
+        for where, p in self.tuples:
+            out.append(f"{p}=scalar")
         return out
 
     def names_for(self, params):
@@ -246,6 +265,11 @@ def _numeric(value, param):
         ann = str(param.annotation)
         return ("float" in ann or "int" in ann) and "Tensor" not in ann
     return False
+
+
+def _number_tuple(value):
+    return isinstance(value, tuple) and len(value) > 0 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
 
 
 def public_names():
@@ -291,13 +315,47 @@ def build_specs():
         elif ex is None and name in api.ZERO_CASES:
             ex = api.Example(zero_cases=api.ZERO_CASES[name])
         specs[name] = Spec(name, obj, ex)
+        variant = _euclidean_variant(specs[name])
+        if variant is not None:
+            specs[variant.name] = variant
     for name, ex in api.EXAMPLES.items():
-        if "." in name:
-            cls_name = name.split(".")[0]
-            if cls_name in specs:
-                ex = dataclasses.replace(ex, zero_cases=api.ZERO_CASES.get(cls_name, ()))
-                specs[name] = Spec(name, specs[cls_name].target, ex)
+        base = re.split(r"[.\[]", name)[0]
+        if base != name and base in specs:
+            ex = dataclasses.replace(ex, zero_cases=api.ZERO_CASES.get(base, ()) if "." in name else ())
+            specs[name] = Spec(name, specs[base].target, ex)
     return specs
+
+
+def _euclidean_variant(spec):
+    """<name>[euclidean]: a callable with a ``distance`` argument (default None) run with EuclideanDistance
+    (<name>[dot] with DotProductSimilarity where the callable needs a similarity): the distances whose
+    Gram expansion overflows in float16 and cancels on close pairs."""
+    if spec.missing or spec.error:
+        return None
+    from mlcompanion.distances import DotProductSimilarity, EuclideanDistance
+
+    ctor_params = inspect.signature(spec.target).parameters if spec.is_class else {}
+    call_params = spec.call_signature().parameters
+    for tag, dist in (("euclidean", EuclideanDistance), ("dot", DotProductSimilarity)):
+        if "distance" in ctor_params and ctor_params["distance"].default is None:
+            ex = dataclasses.replace(spec.ex, ctor_make=_add(spec.ex.ctor_make, distance=dist))
+        elif "distance" in call_params and call_params["distance"].default is None and "distance" not in spec.roles:
+            ex = dataclasses.replace(spec.ex, call_extra=lambda dist=dist: {"distance": dist()})
+        else:
+            return None
+        variant = Spec(f"{spec.name}[{tag}]", spec.target, ex)
+        if variant.error is None:
+            return variant
+    return variant
+
+
+def _add(make, **factories):
+    def ctor_make(gen):
+        out = dict(make(gen)) if make else {}
+        out.update({k: f() for k, f in factories.items()})
+        return out
+
+    return ctor_make
 
 
 SPECS = build_specs()
@@ -337,8 +395,8 @@ def apply_case(spec, case, ctor, kwargs):
     row_args = [p for p, r in roles.items() if r in ("emb", "rows", "labels", "matrix", "input")]
     if "=" in case:
         p, v = case.split("=")
-        where = dict((q, w) for w, q in spec.hyper)[p]
-        (ctor if where == "ctor" else kwargs)[p] = BAD_HYPER[v]
+        where = dict((q, w) for w, q in spec.hyper + spec.tuples)[p]
+        (ctor if where == "ctor" else kwargs)[p] = 2.0 if v == "scalar" else BAD_HYPER[v]
         return ctor, kwargs, [p]
     if case in ("valid", "requires_grad"):
         return ctor, kwargs, []
@@ -351,6 +409,11 @@ def apply_case(spec, case, ctor, kwargs):
             x.view(-1)[0] = float(case)
         kwargs[prim] = x
         return ctor, kwargs, [prim]
+    if case in ("labels_list", "float_labels", "2d_labels"):
+        for p in label_args:
+            v = kwargs[p]
+            kwargs[p] = v.tolist() if case == "labels_list" else v.double() if case == "float_labels" else v[:, None]
+        return ctor, kwargs, label_args
     if case in ("empty", "one_row"):
         rows = 0 if case == "empty" else 1
         for p in row_args:
@@ -552,7 +615,10 @@ def check_case(name, case, spec=None):
             raise AssertionError(f"{name} documents an exact 0 for {case}, got {out!r}")
         if not out.requires_grad:
             raise AssertionError(f"{name} {case}: the documented 0 is not connected to the graph")
-    if case in TOLERANCES:
+    if case in SAME_AS_PLAIN:
+        plain, _ = run_call(spec, *spec.build(torch.Generator().manual_seed(zlib.crc32(name.encode())))[:2], None)
+        compare(spec, case, out, None, plain, None)
+    elif case in TOLERANCES:
         try:
             ref, ref_grad = run_call(spec, ctor, reference_kwargs(spec, kwargs), grad_arg)
         except ACCEPTED:
