@@ -16,6 +16,7 @@ __all__ = [
     "check_probability",
     "check_number",
     "check_square_matrix",
+    "check_seed",
 ]
 
 
@@ -32,6 +33,8 @@ def check_finite(x: torch.Tensor, name: str) -> None:
     the entry-wise test (a second pass over ``x`` and a boolean copy of it) runs only when the sum
     is not finite: a bad entry, or finite entries whose sum overflows.
     """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {_describe(x)}")
     if bool(torch.isfinite(x.detach().sum())):
         return
     if not bool(torch.isfinite(x).all()):
@@ -90,12 +93,23 @@ def check_number(value, name: str) -> float:
     return v
 
 
+def check_seed(seed, name: str = "seed") -> int:
+    """Check a random seed: a Python or NumPy int in [0, 2^63)."""
+    import numbers
+
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < 2 ** 63:
+        raise ValueError(f"{name} must be an int in [0, 2^63), got {seed!r}")
+    return int(seed)
+
+
 def check_square_matrix(mat, name: str = "mat") -> torch.Tensor:
     """Check a finite floating-point (n, n) pairwise matrix (the input of the losses' ``from_matrix``)."""
     if not isinstance(mat, torch.Tensor) or mat.dim() != 2 or mat.shape[0] != mat.shape[1]:
         raise ValueError(f"{name} must be a square (n, n) pairwise matrix tensor, got {_describe(mat)}")
     if not mat.is_floating_point():
         raise ValueError(f"{name} must be floating point, got {_describe(mat)}")
+    if mat.shape[0] == 0:
+        raise ValueError(f"{name} must be non-empty (n >= 1), got {_describe(mat)}")
     check_finite(mat, name)
     return mat
 

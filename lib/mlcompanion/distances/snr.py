@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 
 from ..validation import check_embeddings, check_positive
-from .base import PairwiseDistance, _squared_euclidean
+from .base import PairwiseDistance, _squared_euclidean, full_precision
 
 __all__ = ["SNRDistance", "snr_distance"]
 
@@ -90,6 +90,7 @@ def snr_distance(anchor: torch.Tensor, other: torch.Tensor, eps: float = 1e-12) 
     if anchor.dtype != other.dtype:
         raise ValueError(f"anchor and other must have the same dtype, got {anchor.dtype} and {other.dtype}")
     eps = check_positive(eps, "eps")
+    anchor, other = full_precision(anchor), full_precision(other)  # eps (1e-12) underflows float16
     signal = anchor.var(dim=1, unbiased=False)
     noise = (other - anchor).var(dim=1, unbiased=False)
     return noise / signal.clamp_min(eps)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..validation import check_positive
+from ..validation import check_embeddings, check_labels, check_positive
 
 __all__ = ["CombinedLoss"]
 
@@ -47,6 +47,8 @@ class CombinedLoss(nn.Module):
         self.last_terms: dict[str, float] = {}
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        check_embeddings(embeddings)
+        check_labels(labels, embeddings.shape[0])
         total = embeddings.sum() * 0.0  # connected to the graph even if every weight is 0
         terms = {}
         for name, loss, w in zip(self.names, self.losses, self.weights):

@@ -123,7 +123,8 @@ def log_energy(embeddings: torch.Tensor, labels: torch.Tensor, pairs: torch.Tens
     n = embeddings.shape[0]
     if not isinstance(pairs, torch.Tensor) or pairs.dtype != torch.bool or tuple(pairs.shape) != (n, n):
         got = f"{pairs.dtype} tensor of shape {tuple(pairs.shape)}" if isinstance(pairs, torch.Tensor) else type(pairs).__name__
-        raise ValueError(f"pairs must be a bool tensor of shape ({n}, {n}), got {got}")
+        raise ValueError(f"pairs must be a bool tensor of shape ({n}, {n}) (one row and column per row of "
+                         f"embeddings), got {got}")
     if bool(torch.tril(pairs).any()):
         raise ValueError("pairs must only mark i < j (strictly upper triangle), got entries on or below the diagonal")
     if embeddings.dtype in (torch.float16, torch.bfloat16):
@@ -235,6 +236,10 @@ class EnergyConfusedLoss(nn.Module):
         if not callable(fwd) or not isinstance(fc, nn.Module):
             raise ValueError("model must expose forward_features_and_embedding(x) -> (g, e) and an fc layer "
                              f"(mlcompanion.models.EmbeddingNet), got {type(model).__name__}")
+        if not isinstance(x, torch.Tensor) or x.dim() < 1 or x.shape[0] == 0:
+            got = f"shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x must be a non-empty batch of model inputs, got {got}")
+        check_labels(y, x.shape[0], "y")
         g, e = fwd(x)
         emb = F.normalize(e, p=2, dim=1) if getattr(model, "normalize", False) else e
         metric = self.metric_loss(emb, y)

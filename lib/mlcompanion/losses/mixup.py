@@ -61,7 +61,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..miners import pair_masks
-from ..validation import check_embeddings, check_labels, check_positive, check_probability
+from ..validation import check_embeddings, check_labels, check_positive, check_probability, check_seed
 from .pair import ContrastiveLoss, MultiSimilarityLoss, masked_mean
 
 __all__ = ["MetrixLoss", "metrix_mixed_term", "mix_pairs", "PAIRINGS", "LEVELS"]
@@ -223,7 +223,7 @@ class MetrixLoss(nn.Module):
         if generator is None:
             generator = int(torch.randint(0, 2**31 - 1, (1,)).item())
         if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
-            generator = np.random.default_rng(int(generator))
+            generator = np.random.default_rng(check_seed(generator, "generator"))
         if not isinstance(generator, np.random.Generator):
             raise ValueError(f"generator must be a numpy.random.Generator, an int seed or None, got {type(generator).__name__}")
         self.rng = generator

@@ -20,7 +20,7 @@ from torch.autograd.function import once_differentiable
 
 from ..distances import CosineSimilarity, EuclideanDistance, PairwiseDistance, SquaredEuclideanDistance
 from ..miners import _check_square, multi_similarity_mine, pair_masks, triplet_mask
-from ..validation import check_embeddings, check_labels, check_number, check_positive
+from ..validation import check_embeddings, check_finite, check_labels, check_number, check_positive
 
 __all__ = ["PairLoss", "ContrastiveLoss", "TripletMarginLoss", "MultiSimilarityLoss", "BinomialDevianceLoss"]
 
@@ -44,6 +44,7 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor, reduction: str) -> tor
         raise ValueError(f"mask must be a bool tensor of the shape of values {tuple(values.shape)}, got {got}")
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    check_finite(values.detach().masked_fill(~mask, 0.0), "values (inside mask)")
     if reduction == "mean_nonzero":
         mask = mask & (values > 0)
     count = mask.sum().clamp_min(1)
@@ -69,8 +70,8 @@ class PairLoss(nn.Module):
     def from_matrix(self, mat: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
-    def _prepare(self, mat, labels):
-        _check_square(mat, labels)
+    def _prepare(self, mat, labels, name: str = "mat"):
+        _check_square(mat, labels, name)
         return mat.float() if mat.dtype in (torch.float16, torch.bfloat16) else mat
 
 
@@ -370,7 +371,9 @@ class MultiSimilarityLoss(PairLoss):
         return pos, neg
 
     def from_matrix(self, sim, labels):
-        sim = self._prepare(sim, labels)
+        sim = self._prepare(sim, labels, "sim")
+        if sim.shape[0] == 0:
+            raise ValueError("sim must be a non-empty (n, n) matrix (n >= 1), got shape (0, 0)")
         return _MultiSimilarity.apply(sim, labels, self)
 
     def extra_repr(self) -> str:
@@ -467,7 +470,7 @@ class BinomialDevianceLoss(PairLoss):
         self.c_neg = check_positive(c_neg, "c_neg")
 
     def from_matrix(self, sim, labels):
-        sim = self._prepare(sim, labels)
+        sim = self._prepare(sim, labels, "sim")
         pos, neg = pair_masks(labels)
         l_pos = F.softplus(-self.alpha * self.c_pos * (sim - self.beta))
         l_neg = F.softplus(self.alpha * self.c_neg * (sim - self.beta))

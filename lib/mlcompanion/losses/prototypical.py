@@ -94,9 +94,9 @@ def split_episode(embeddings: torch.Tensor, labels: torch.Tensor, shot: int):
     _, local = torch.unique(labels, return_inverse=True)
     counts = torch.bincount(local)
     if bool((counts != counts[0]).any()):
-        raise ValueError(f"every class of the episode must have the same number of items, got counts {counts.tolist()}")
+        raise ValueError(f"labels: every class of the episode must have the same number of items, got counts {counts.tolist()}")
     if int(counts[0]) <= shot:
-        raise ValueError(f"each class needs more than shot = {shot} items (at least one query), got {int(counts[0])}")
+        raise ValueError(f"labels: each class needs more than shot = {shot} items (at least one query), got {int(counts[0])}")
     order = torch.argsort(local, stable=True)
     starts = torch.cumsum(counts, 0) - counts
     rank = torch.empty_like(local)
@@ -235,6 +235,8 @@ class EpisodicProtoLoss(nn.Module):
         bad = [t for t in terms if t not in TERMS]
         if not terms or bad or len(set(terms)) != len(terms):
             raise ValueError(f"terms must be distinct names from {TERMS}, got {terms!r}")
+        if isinstance(icnn_k, bool) or not isinstance(icnn_k, int) or icnn_k < 1:
+            raise ValueError(f"icnn_k must be an int >= 1, got {icnn_k!r}")
         self.shot, self.terms = shot, terms
         self.cross = ProtoNetLoss(temperature)
         self.triplet = ProtoTripletLoss(margin)

@@ -100,7 +100,7 @@ class TCMLoss(PairLoss):
         return self._terms(sim, pos, ~pos)
 
     def from_matrix(self, sim: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        sim = self._prepare(sim, labels)
+        sim = self._prepare(sim, labels, "sim")
         pos, neg = pair_masks(labels)
         return self._terms(sim, pos, neg)
 

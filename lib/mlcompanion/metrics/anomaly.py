@@ -47,7 +47,7 @@ def detection_metrics(scores, is_anomaly, threshold: float) -> dict:
     """
     from sklearn.metrics import roc_auc_score
 
-    s = torch.as_tensor(np.asarray(scores.detach().cpu() if isinstance(scores, torch.Tensor) else scores,
+    s = torch.as_tensor(np.asarray(scores.detach().cpu().double() if isinstance(scores, torch.Tensor) else scores,
                                    dtype=np.float64))
     truth = np.asarray(is_anomaly.detach().cpu() if isinstance(is_anomaly, torch.Tensor) else is_anomaly)
     if s.dim() != 1 or truth.ndim != 1 or truth.shape[0] != s.shape[0]:

@@ -21,7 +21,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..validation import check_embeddings, check_labels
+from ..validation import check_embeddings, check_labels, check_seed
 
 __all__ = [
     "class_centroids",
@@ -53,8 +53,12 @@ def class_centroids(embeddings: torch.Tensor, labels: torch.Tensor, metric: str 
     (a point on the sphere); ``"euclidean"``: the plain mean (scikit-learn's NearestCentroid).
     Returns ``(classes, centroids)``: the sorted distinct labels (K,) and the centroids (K, d).
     """
-    check_embeddings(embeddings, "embeddings")
-    check_labels(labels, embeddings.shape[0])
+    return _centroids(embeddings, labels, metric, "embeddings", "labels")
+
+
+def _centroids(embeddings, labels, metric, emb_name, labels_name):
+    check_embeddings(embeddings, emb_name)
+    check_labels(labels, embeddings.shape[0], labels_name)
     _check_metric(metric)
     x = F.normalize(embeddings, dim=1) if metric == "cosine" else embeddings
     classes, inverse = torch.unique(labels, sorted=True, return_inverse=True)
@@ -80,7 +84,7 @@ def nearest_centroid_predict(support_emb: torch.Tensor, support_labels: torch.Te
     Centroids come from ``support_emb`` / ``support_labels`` (:func:`class_centroids`); ties go to
     the smaller label. Returns int64 labels (n_query,).
     """
-    classes, centroids = class_centroids(support_emb, support_labels, metric)
+    classes, centroids = _centroids(support_emb, support_labels, metric, "support_emb", "support_labels")
     check_embeddings(query_emb, "query_emb")
     if query_emb.shape[1] != support_emb.shape[1]:
         raise ValueError(
@@ -96,14 +100,17 @@ def split_support_query(labels: torch.Tensor, shot: int, seed: int = 0, eligible
     Every class needs at least ``shot`` eligible items and one query. Returns two bool masks
     (support, query) over the items.
     """
-    check_labels(labels, len(labels))
+    check_labels(labels)
     shot = _check_int(shot, "shot")
+    seed = check_seed(seed)
     n = len(labels)
+    if n == 0:
+        raise ValueError("labels must be non-empty, got 0 items")
     if eligible is None:
         eligible = torch.ones(n, dtype=torch.bool)
     elif not isinstance(eligible, torch.Tensor) or eligible.dtype != torch.bool or eligible.shape != (n,):
         raise ValueError(f"eligible must be a bool tensor of shape ({n},), got {eligible!r:.80}")
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(seed)
     keys = torch.rand(n, generator=g, dtype=torch.float64)
     keys = torch.where(eligible, keys, torch.full_like(keys, 2.0))  # ineligible items sort last
     classes, inverse = torch.unique(labels, return_inverse=True)
@@ -113,7 +120,7 @@ def split_support_query(labels: torch.Tensor, shot: int, seed: int = 0, eligible
     if int(n_eligible.min()) < shot or int(counts.min()) <= shot:
         k = int(torch.argmin(torch.minimum(n_eligible, counts - 1)))
         raise ValueError(
-            f"every class needs >= {shot} eligible supports and >= 1 query: class {int(classes[k])} has "
+            f"labels: every class needs >= {shot} eligible supports and >= 1 query: class {int(classes[k])} has "
             f"{int(n_eligible[k])} eligible of {int(counts[k])} items"
         )
     starts = torch.cumsum(counts, 0) - counts
@@ -163,10 +170,10 @@ def fewshot_episodes(embeddings: torch.Tensor, labels: torch.Tensor, way: int = 
     _check_metric(metric)
     classes, inverse = torch.unique(labels, return_inverse=True)
     if len(classes) < way:
-        raise ValueError(f"way must be <= the number of classes {len(classes)}, got {way}")
+        raise ValueError(f"way must be <= the number of classes in labels ({len(classes)}), got {way}")
     counts = torch.bincount(inverse, minlength=len(classes))
     if int(counts.min()) < shot + query:
-        raise ValueError(f"every class needs shot + query = {shot + query} items, the smallest has {int(counts.min())}")
+        raise ValueError(f"labels: every class needs shot + query = {shot + query} items, the smallest has {int(counts.min())}")
     # padded (C, max_count) table of item indices per class
     order = torch.argsort(inverse, stable=True)
     starts = torch.cumsum(counts, 0) - counts
@@ -174,7 +181,7 @@ def fewshot_episodes(embeddings: torch.Tensor, labels: torch.Tensor, way: int = 
     pos = torch.arange(width)
     table = order[(starts[:, None] + pos).clamp_max(len(order) - 1)]
     valid = pos[None, :] < counts[:, None]
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(check_seed(seed))
     chosen = torch.rand(episodes, len(classes), generator=g).argsort(dim=1)[:, :way]  # (E, way)
     keys = torch.rand(episodes, way, width, generator=g).masked_fill(~valid[chosen], 2.0)
     picks = keys.argsort(dim=2)[:, :, : shot + query]  # (E, way, shot+query) positions

@@ -130,13 +130,15 @@ def icnn_score(
     m = targets.shape[0]
     first = 1 if drop_first else 0
     if m < 3:
-        raise ValueError(f"icnn_score needs at least 3 targets (k is clipped to m - 2 >= 1), got {m}")
+        raise ValueError(f"icnn_score needs at least 3 targets (the rows of targets, or of x without targets; "
+                         f"k is clipped to m - 2 >= 1), got {m}")
     clipped = k + 2 >= m
     if clipped:
         k = m - 2
     ipc = k + 1 if ipc is None else _check_int(ipc, "ipc", 1)
     if ipc + first > m:
-        raise ValueError(f"ipc + {first} neighbours must exist among the {m} targets, got ipc = {ipc}")
+        raise ValueError(f"ipc + {first} neighbours must exist among the {m} targets (rows of x or targets), "
+                         f"got ipc = {ipc}")
     if x.dtype in (torch.float16, torch.bfloat16):
         x, targets = x.float(), targets.float()
 
@@ -201,7 +203,12 @@ def fewshot_eval(
 
     check_embeddings(embeddings)
     check_labels(labels, embeddings.shape[0])
-    sampler = EpisodeSampler(labels, way=way, shot=shot, query=query, n_episodes=episodes, seed=seed)
+    for value, name in ((way, "way"), (shot, "shot"), (query, "query"), (episodes, "episodes")):
+        _check_int(value, name, 1)
+    try:
+        sampler = EpisodeSampler(labels, way=way, shot=shot, query=query, n_episodes=episodes, seed=seed)
+    except ValueError as err:
+        raise ValueError(f"labels cannot supply {way}-way {shot}-shot episodes with {query} queries: {err}") from None
     idx = torch.as_tensor(np.asarray(list(sampler)), dtype=torch.long)  # (E, way*(shot+query))
     emb = embeddings.detach().to(torch.float64)
     n_sup = way * shot

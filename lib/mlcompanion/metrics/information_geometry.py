@@ -96,14 +96,18 @@ def _describe(x) -> str:
 
 
 def _as_float64(x, name: str) -> torch.Tensor:
+    """``x`` as a finite float64 tensor (a tensor, array, list or number), or a ValueError naming ``name``."""
     if isinstance(x, torch.Tensor):
         if x.is_complex() or x.dtype == torch.bool:
             raise ValueError(f"{name} must be a real floating-point tensor, got {_describe(x)}")
-        return x if x.dtype == torch.float64 else x.to(torch.float64)
-    try:
-        return torch.as_tensor(np.asarray(x, dtype=np.float64))
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real array or tensor, got {_describe(x)}") from None
+        t = x if x.dtype == torch.float64 else x.to(torch.float64)
+    else:
+        try:
+            t = torch.as_tensor(np.asarray(x, dtype=np.float64))
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a real array or tensor, got {_describe(x)}") from None
+    check_finite(t, name)
+    return t
 
 
 def check_symmetric_matrix(F, name: str = "F", *, definite: str | None = "positive", tol: float = 1e-9) -> torch.Tensor:
@@ -328,6 +332,7 @@ def fisher_information(log_prob: Callable, theta, points, weights=None) -> torch
         raise ValueError(f"theta must be a non-empty 1-D parameter vector, got {_describe(theta)}")
     theta = theta.detach()
     points = points if isinstance(points, torch.Tensor) else _as_float64(points, "points")
+    check_finite(points, "points")
     scores = torch.func.jacrev(lambda t: log_prob(points, t))(theta)  # (N, d)
     if scores.dim() != 2 or scores.shape[1] != theta.numel():
         raise ValueError(f"log_prob must return one log-probability per point, got scores of shape {tuple(scores.shape)}")

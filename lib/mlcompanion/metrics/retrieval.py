@@ -53,6 +53,9 @@ def knn(
     same = reference is None
     reference = query if same else check_embeddings(reference, "reference")
     n_ref = reference.shape[0] - (1 if same else 0)
+    if n_ref < 1:
+        raise ValueError("query must have at least 2 rows when searched among themselves (a query is never "
+                         f"its own neighbour), got {query.shape[0]}")
     if not isinstance(k, int) or not 1 <= k <= n_ref:
         raise ValueError(f"k must be an int in [1, {n_ref}] (the number of candidate neighbours), got {k!r}")
     if not isinstance(block_size, int) or block_size < 1:
@@ -102,7 +105,8 @@ def _neighbour_relevance(embeddings, labels, k_needed, distance, block_size):
     r = counts[inverse] - 1
     usable = r > 0
     if not bool(usable.any()):
-        raise ValueError("no query has another item of its class; retrieval metrics are undefined")
+        raise ValueError("labels: no query has another item of its class (every class has one member); "
+                         "retrieval metrics are undefined")
     k = min(max(k_needed, int(r.max())), embeddings.shape[0] - 1)
     idx = knn(embeddings, k, distance=distance, block_size=block_size)
     relevant = labels[idx] == labels.unsqueeze(1)
@@ -172,6 +176,10 @@ def nmi(embeddings, labels, seed: int = 0, n_init: int = 10) -> float:
 
     check_embeddings(embeddings)
     labels = check_labels(labels, embeddings.shape[0])
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 32:
+        raise ValueError(f"seed must be an int in [0, 2^32) (scikit-learn's random_state), got {seed!r}")
+    if isinstance(n_init, bool) or not isinstance(n_init, (int, np.integer)) or n_init < 1:
+        raise ValueError(f"n_init must be an int >= 1, got {n_init!r}")
     y = labels.cpu().numpy()
     n_clusters = len(np.unique(y))
     if n_clusters > embeddings.shape[0]:

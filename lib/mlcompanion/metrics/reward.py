@@ -40,6 +40,8 @@ import warnings
 import numpy as np
 import torch
 
+from ..validation import check_positive
+
 __all__ = [
     "CANONICALIZATIONS",
     "NORMS",
@@ -282,6 +284,8 @@ def value_iteration(R, T, gamma, tol: float = 1e-10, max_iter: int = 100_000) ->
     r, t, g = _mdp(R, T, gamma)
     if not (isinstance(tol, float) and tol > 0):
         raise ValueError(f"tol must be a positive float, got {tol!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive int, got {max_iter!r}")
     rbar = (t * r).sum(-1)
     v = torch.zeros(torch.broadcast_shapes(rbar.shape[:-2], t.shape[:-3]) + (t.shape[-1],), dtype=torch.float64,
                     device=t.device)
@@ -379,6 +383,7 @@ def normalized_regret(R1, R2, T, gamma, mu0=None, eps: float = 1e-10, monte_carl
     """
     t = check_transitions(T)
     g = check_gamma(gamma)
+    eps = check_positive(eps, "eps")
     r1 = check_reward(R1, t.shape[-1], t.shape[-2], "R1")
     r2 = check_reward(R2, t.shape[-1], t.shape[-2], "R2")
     _check_batch((r1.shape[:-3], "R1"), (r2.shape[:-3], "R2"), (t.shape[:-3], "T"))
@@ -498,9 +503,9 @@ def norm_name(ord) -> str:
     return _norm_key(ord)
 
 
-def _norm_key(ord) -> str:
+def _norm_key(ord, name: str = "norm") -> str:
     if isinstance(ord, bool):
-        raise ValueError(f"norm must be one of {NORMS}, got {ord!r}")
+        raise ValueError(f"{name} must be one of {NORMS}, got {ord!r}")
     if isinstance(ord, (int, float)):
         if ord == math.inf:
             return "inf"
@@ -508,7 +513,7 @@ def _norm_key(ord) -> str:
             return str(int(ord))
     if isinstance(ord, str) and ord in ("0", "1", "2", "inf", "weighted_1", "weighted_2", "weighted_inf"):
         return ord
-    raise ValueError(f"norm must be one of {NORMS} (or float('inf')), got {ord!r}")
+    raise ValueError(f"{name} must be one of {NORMS} (or float('inf')), got {ord!r}")
 
 
 def reward_norm(x, ord=2, T=None) -> torch.Tensor:
@@ -522,7 +527,7 @@ def reward_norm(x, ord=2, T=None) -> torch.Tensor:
     - ``"weighted_inf"``: ``max T(s,a,s') |x(s,a,s')|`` (the official definition; note it is not
       the p -> inf limit of weighted_p, which would be the max of |x| over T's support).
     """
-    key = _norm_key(ord)
+    key = _norm_key(ord, "ord")
     v = _as_float64(x, "x")
     if v.dim() < 3:
         raise ValueError(f"x must have shape (..., S, A, S), got {_describe(v)}")
@@ -572,7 +577,9 @@ def starc_distance(R1, R2, T=None, gamma=0.95, canon: str = "val", norm=2, metri
     ``canon="epic", norm=2, metric=2`` is the paper's ``EPIC-2-2`` = 2 x Gleave's EPIC distance
     (:func:`epic_distance`). Differentiable in R1 and R2 (away from n(c(R)) = 0).
     """
-    _norm_key(metric)
+    _norm_key(metric, "metric")
+    _norm_key(norm, "norm")
+    R1, R2 = _as_float64(R1, "R1"), _as_float64(R2, "R2")
     s1 = standardize(R1, T, gamma, canon, norm, pi)
     s2 = standardize(R2, T, gamma, canon, norm, pi)
     try:
@@ -589,6 +596,7 @@ def epic_distance(R1, R2, gamma=0.95) -> torch.Tensor:
     ``= starc_distance(R1, R2, canon="epic", norm=2, metric=2) / 2`` (see the module docstring).
     A constant canonical reward (zero variance) has correlation 0 here by convention.
     """
+    R1, R2 = _as_float64(R1, "R1"), _as_float64(R2, "R2")
     c1 = canonicalize(R1, None, gamma, "epic")
     c2 = canonicalize(R2, None, gamma, "epic")
     c1, c2 = torch.broadcast_tensors(c1, c2)
@@ -638,13 +646,16 @@ def starc_distance_grid(R1, R2, T, gamma, canons=CANONICALIZATIONS, norms=NORMS,
     r1, t, g = _mdp(R1, T, gamma, "R1")
     r2 = check_reward(R2, t.shape[-1], t.shape[-2], "R2")
     _check_batch((r1.shape[:-3], "R1"), (r2.shape[:-3], "R2"), (t.shape[:-3], "T"))
+    for value, name in ((canons, "canons"), (norms, "norms"), (metrics, "metrics")):
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise TypeError(f"{name} must be a list or tuple of options, got {value!r}")
     for kind in canons:
         if kind not in CANONICALIZATIONS:
             raise ValueError(f"canons must be a subset of {CANONICALIZATIONS}, got {kind!r}")
-    norm_keys = [_norm_key(n) for n in norms]
-    metric_keys = [_norm_key(m) for m in metrics]
+    norm_keys = [_norm_key(n, "norms") for n in norms]
+    metric_keys = [_norm_key(m, "metrics") for m in metrics]
     if "0" in metric_keys:
-        raise ValueError("metric 0 (no norm) is not a metric; use 1, 2, inf or a weighted norm")
+        raise ValueError("metrics: 0 (no norm) is not a metric; use 1, 2, inf or a weighted norm")
     shape = torch.broadcast_shapes(r1.shape, r2.shape, t.shape)
     buf = torch.empty(shape, dtype=torch.float64, device=t.device)
     raw1, raw2 = (_abs_norms_(r.abs(), norm_keys + ["2"], t) for r in (r1, r2))  # for the zero test

@@ -183,7 +183,7 @@ def _negative_quantiles(x, kind, cls, fars: np.ndarray, block_size: int, max_exa
     counts = torch.bincount(cls)
     n_neg = (n * n - int((counts * counts).sum())) // 2
     if n_neg == 0:
-        raise ValueError("the set has no negative pair (one class only); OPIS needs at least two classes")
+        raise ValueError("labels: the set has no negative pair (one class only); OPIS needs at least two classes")
     q = 1.0 - fars
     if n_neg <= max_exact_pairs:
         parts = []
@@ -263,6 +263,7 @@ def class_utility_curves(
     _utility_fn(utility)
     block_size = _check_int(block_size, "block_size", 1)
     max_exact_pairs = _check_int(max_exact_pairs, "max_exact_pairs", 0)
+    x = x.detach()  # a metric: no graph (and numpy() refuses tensors that require grad)
     if x.dtype in (torch.float16, torch.bfloat16):
         x = x.float()
     labels = labels.to(x.device)
@@ -315,7 +316,7 @@ def class_utility_curves(
     total = at_least[..., 0].double()  # (C, 3)
     keep = total[:, 1] > 0
     if int(keep.sum()) < 2:
-        raise ValueError(f"OPIS needs at least two classes with two or more images; got {int(keep.sum())} "
+        raise ValueError(f"labels: OPIS needs at least two classes with two or more images; got {int(keep.sum())} "
                          f"such class(es) among {C}")
     tar = ge[keep, 1] / total[keep, 1:2]
     far = ge[keep, 0] / total[keep, 0:1].clamp_min(1)
