@@ -38,8 +38,10 @@ The oracle. An outcome passes if it is
     and boolean results must be equal;
 (b) an exact 0 connected to the graph where the docstring documents one (``fuzz_api.ZERO_CASES``:
     the pair losses on a batch without a pair or triplet); or
-(c) a ``ValueError``/``TypeError`` whose message names the argument the case changed (as the caller
-    wrote it: the parameter name, or the ``name`` given to a validation helper).
+(c) a ``ValueError``/``TypeError`` whose message names an argument of the call as the caller wrote it:
+    the parameter name (of the call, or of the constructor for a class), or the ``name`` given to a
+    validation helper. A one-letter parameter (``x``, ``k``, ``n``) the case did not change counts only
+    as "k must ..."/"k = ...", so that "(n, d)" in a shape does not pass for a message naming ``n``.
 A NaN hyper-parameter or a string for a number must be refused (c); an Inf, 0 or -1 may be refused
 or give a finite result. Anything else fails: NaN/Inf returned, IndexError, RuntimeError,
 AttributeError, a message naming an internal variable.
@@ -250,6 +252,12 @@ class Spec:
         for where, p in self.tuples:
             out.append(f"{p}=scalar")
         return out
+
+    def all_params(self):
+        params = list(self.call_signature().parameters)
+        if self.is_class:
+            params += list(inspect.signature(self.target).parameters)
+        return [p for p in params if p not in ("args", "kwargs")]
 
     def names_for(self, params):
         """Words a message may use for these parameters."""
@@ -503,8 +511,8 @@ def leaves(out, path="out"):
             yield from leaves(getattr(out, f.name), f"{path}.{f.name}")
 
 
-def _names_in(message, names):
-    return any(n and re.search(rf"(?<![A-Za-z0-9_]){re.escape(n)}(?![A-Za-z0-9_])", message) for n in names)
+def _names_in(message, names, after=""):
+    return any(n and re.search(rf"(?<![A-Za-z0-9_]){re.escape(n)}(?![A-Za-z0-9_]){after}", message) for n in names)
 
 
 def run_call(spec, ctor, kwargs, grad_arg):
@@ -556,7 +564,8 @@ def compare(spec, case, out, grad, ref, ref_grad):
             if b64.numel() and bool((err > bound).any()):
                 i = int((err - bound).argmax())
                 raise AssertionError(
-                    f"{spec.name} {case}: {path} differs from the float64 call beyond rtol={rtol}, atol={atol}*max|ref|: "
+                    f"{spec.name} {case}: {path} differs from the float64 call beyond rtol={rtol}, "
+                    f"atol={atol}*max|ref|: "
                     f"{int((err > bound).sum())}/{b64.numel()} entries, worst {float(a64.view(-1)[i]):.6g} vs "
                     f"{float(b64.reshape(-1)[i]):.6g}")
         elif not torch.equal(a, b):
@@ -595,8 +604,9 @@ def check_case(name, case, spec=None):
             raise AssertionError(f"the example call of {name} raised {type(e).__name__}: {e}") from e
         if case in spec.ex.zero_cases:
             raise AssertionError(f"{name} documents an exact 0 for {case}, but raised {type(e).__name__}: {e}") from e
-        names = spec.names_for(changed)
-        if not _names_in(str(e), names):
+        names = spec.names_for(changed) | spec.names_for(p for p in spec.all_params() if len(p) > 1)
+        short = spec.names_for(p for p in spec.all_params() if len(p) == 1)
+        if not (_names_in(str(e), names) or _names_in(str(e), short, r"\s*(?:must|=|should|needs)\b")):
             raise AssertionError(f"{name} {case}: {type(e).__name__} does not name the argument "
                                  f"({' or '.join(sorted(names))}): {e}") from e
         return
@@ -605,7 +615,7 @@ def check_case(name, case, spec=None):
                              f"argument): {e}") from e
     if case in REFUSED_INPUTS or (case == "3d" and spec.roles.get(spec.primary) in ("emb", "matrix")):
         raise AssertionError(f"{name} accepted the {case} input and returned {_short(out)} (it must be refused with "
-                             f"a ValueError/TypeError naming {' or '.join(sorted(n for n in spec.names_for(changed) if n))})")
+                             f"a ValueError/TypeError naming {' or '.join(sorted(spec.names_for(changed)))})")
     if hyper_value in MUST_REFUSE:
         raise AssertionError(f"{name} accepted {case} (a NaN or a string for a number must be refused with a "
                              f"ValueError/TypeError naming {case.split('=')[0]})")
