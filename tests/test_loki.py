@@ -419,3 +419,17 @@ def test_ultrametric_tree_never_predicts_unobserved():
         assert bool(torch.isin(frechet_predict(probs, D, observed), observed).all())
         outside_links += int((~torch.isin(frechet_predict(probs, L, observed), observed)).sum())
     assert outside_links > 0  # the case links break the ultrametric
+
+
+def test_frechet_predict_takes_half_precision_probabilities():
+    # float16 rows normalised in float16 sum to 1 only within K * eps (eps = 1e-3): accepted, and the
+    # prediction is the one of the same probabilities in float64 (issue 13)
+    from mlcompanion.metrics.label_geometry import frechet_predict, path_metric
+
+    g = torch.Generator().manual_seed(0)
+    p = torch.rand(50, 12, generator=g, dtype=torch.float64)
+    p16 = (p / p.sum(1, keepdim=True)).half()
+    p16 = p16 / p16.sum(1, keepdim=True)
+    D = path_metric(12)
+    p64 = p16.double() / p16.double().sum(1, keepdim=True)  # the same vectors, renormalised exactly
+    assert torch.equal(frechet_predict(p16, D), frechet_predict(p64, D))

@@ -41,6 +41,7 @@ import math
 import numpy as np
 import torch
 
+from ..distances.base import full_precision
 from ..validation import check_finite
 
 __all__ = [
@@ -106,12 +107,13 @@ def check_probabilities(probs, name: str = "probs", *, atol: float = _SUM_ATOL) 
     check_finite(probs, name)
     if bool((probs < -atol).any()):
         raise ValueError(f"{name} must be non-negative, got a minimum of {float(probs.min()):.6g}")
-    sums = probs.detach().sum(1)
+    sums = probs.detach().double().sum(1)
     worst = float((sums - 1).abs().max())
-    if worst > atol:
+    # rows rounded entry by entry to a coarse dtype (float16: eps ~ 1e-3) sum to 1 only within K eps
+    if worst > max(atol, probs.shape[1] * torch.finfo(probs.dtype).eps):
         raise ValueError(f"each row of {name} must sum to 1 (probabilities over the observed labels; "
                          f"normalise first), got row sums off by up to {worst:.6g}")
-    return probs
+    return full_precision(probs)
 
 
 def _check_observed(observed, K: int, N: int | None) -> torch.Tensor:
@@ -165,8 +167,11 @@ def frechet_predict(probs: torch.Tensor, D: torch.Tensor, observed=None) -> torc
     Args: as :func:`frechet_objective`.
     Returns ``(n,)`` int64 labels in ``0..N-1`` (any label of the space, observed or not).
     """
-    check_probabilities(probs)
-    scores = frechet_objective(probs.detach().to(torch.float64), D, observed)
+    half = probs.dtype in (torch.float16, torch.bfloat16) if isinstance(probs, torch.Tensor) else False
+    probs = check_probabilities(probs).detach().to(torch.float64)
+    if half:  # rows rounded to half precision sum to 1 only within K eps: renormalise in float64
+        probs = probs / probs.sum(1, keepdim=True)
+    scores = frechet_objective(probs, D, observed)
     best = scores.min(dim=1, keepdim=True).values
     tied = scores <= best + _TIE_RTOL * best.abs().clamp_min(1.0)
     return tied.to(torch.uint8).argmax(dim=1)  # first True: the lowest tied index
