@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import numpy as np
 import pandas as pd
 from torch import nn
 
 from .repro import make_deterministic
 from .train import TrainConfig, TrainResult, evaluate_classifier, evaluate_retrieval, train_classifier, train_embedding
 
-__all__ = ["run_arms", "run_classifier_arms", "summarize_runs", "format_mean_std", "compare_arms"]
+__all__ = ["run_arms", "run_classifier_arms", "summarize_runs", "format_mean_std"]
 
 
 def run_arms(
@@ -154,20 +153,3 @@ def format_mean_std(summary: pd.DataFrame, scale: float = 100.0, digits: int = 1
         for m in metrics
     }
     return pd.DataFrame(cells, index=summary.index)
-
-
-def compare_arms(runs: pd.DataFrame, method: str, baseline: str, metric: str) -> dict[str, float]:
-    """Gap ``mean(method) - mean(baseline)`` of ``metric``, the larger seed std of the two, and
-    the number of seeds on which the method wins (runs are paired by seed)."""
-    a = runs[runs.arm == method].set_index("seed")[metric]
-    b = runs[runs.arm == baseline].set_index("seed")[metric]
-    if a.empty or b.empty:
-        raise ValueError(f"both arms must have runs; got {len(a)} for {method!r} and {len(b)} for {baseline!r}")
-    common = a.index.intersection(b.index)
-    std = max(float(np.std(a, ddof=1)) if len(a) > 1 else 0.0, float(np.std(b, ddof=1)) if len(b) > 1 else 0.0)
-    return {
-        "gap": float(a.mean() - b.mean()),
-        "spread": std,
-        "wins": int((a[common] > b[common]).sum()),
-        "seeds": int(len(common)),
-    }

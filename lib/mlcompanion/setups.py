@@ -99,8 +99,8 @@ def retrieval_setup(P, *, dataset: str = "cub200", n_val_classes: int | None = N
     test_set = open_dataset(dataset, P.data_root, "test", transform=EvalTransform(resize=P.resize, crop=P.crop))
     n_val = max(2, train_aug.num_classes // 5) if n_val_classes is None else n_val_classes
     split = holdout_classes(train_aug, n_val, seed=P.seed)
-    val_set = holdout_classes(train_plain, n_val, seed=P.seed).val
-    train_eval = holdout_classes(train_plain, n_val, seed=P.seed).train
+    plain_split = holdout_classes(train_plain, n_val, seed=P.seed)  # the same classes, untransformed images
+    val_set, train_eval = plain_split.val, plain_split.train
     make_backbone = backbone or (lambda: load_backbone_weights(resnet50(num_classes=None), weights))
     description = (f"{dataset}: {len(split.train)} training images ({train_aug.num_classes - n_val} classes), "
                    f"{len(val_set)} validation images ({n_val} held-out training classes), "

@@ -21,6 +21,7 @@ from .data.samplers import ClassBalancedBatchSampler, ShuffledBatchSampler
 from .metrics.retrieval import retrieval_metrics
 from .repro import torch_generator
 from .validation import check_positive
+from .verdict import convergence_check
 
 __all__ = ["TrainConfig", "TrainResult", "train_embedding", "train_classifier", "embed", "evaluate_retrieval",
            "evaluate_classifier"]
@@ -202,8 +203,6 @@ def _without_uninitialized_fill():
 
 def _validation_point(model, validate, step: int, result: TrainResult, cfg) -> bool:
     """Record one validation value; True when the curve has reached a plateau (stop)."""
-    from .verdict import convergence_check
-
     value = float(validate(model))
     model.train()
     if not math.isfinite(value):
