@@ -179,7 +179,7 @@ PAPER_RECALL, PAPER_PRECISION = 0.9201, 0.5504  # PPMR headline, rule d > m (arX
 # per group (mean over normals + θ × mean over anomalies); a batch without anomaly has push term 0.
 #
 # **Decision rule.** Abnormal iff $d_i > m$ (`CDCMLoss.predict`, `mlcompanion.metrics.anomaly.anomaly_rule`);
-# AUROC is computed on the score $d_i$ (`mlcompanion.detectors.fast_auroc`, the Mann-Whitney rank
+# AUROC is computed on the score $d_i$ (`mlcompanion.metrics.auroc`, the Mann-Whitney rank
 # sum, equal to scikit-learn's `roc_auc_score`; tested).
 #
 # **Baselines** (all in the official repository; `mlcompanion.detectors.detector_arms`): the BCE

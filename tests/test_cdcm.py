@@ -15,7 +15,8 @@ from torch.utils.data import TensorDataset
 
 from mlcompanion.data.anomaly import anomaly_split, digits_anomaly_split
 from mlcompanion.detectors import (DETECTOR_ARMS, DetectorConfig, FocalLoss, WeightedBCELoss, detector_arms,
-                                   evaluate_detector, fast_auroc, train_detector)
+                                   evaluate_detector, train_detector)
+from mlcompanion.metrics.anomaly import auroc
 
 LABELS = np.repeat(np.arange(10), 100)  # 10 classes of 100 samples
 
@@ -105,9 +106,9 @@ def test_fast_auroc_equals_sklearn_with_ties():
         y = rng.random(60) < 0.3
         y[:2] = [True, False]
         s = rng.integers(0, 5, 60).astype(float)  # many ties
-        assert math.isclose(fast_auroc(y, s), roc_auc_score(y, s), rel_tol=0, abs_tol=1e-12)
+        assert math.isclose(auroc(y, s), roc_auc_score(y, s), rel_tol=0, abs_tol=1e-12)
     with pytest.raises(ValueError, match="both"):
-        fast_auroc(np.zeros(5), np.arange(5.0))
+        auroc(np.zeros(5), np.arange(5.0))
 
 
 def test_detector_arms_rules():
@@ -162,7 +163,7 @@ def test_keep_best_restores_the_best_validation_weights():
     best_step, best_auc = max(res.curve, key=lambda p: (p[1], -p[0]))
     assert res.kept_iteration == best_step
     s = arm.score(None, model.eval()(val.tensors[0])).detach().numpy()
-    assert math.isclose(fast_auroc(yv, s), best_auc, abs_tol=1e-12)
+    assert math.isclose(auroc(yv, s), best_auc, abs_tol=1e-12)
 
 
 def test_evaluate_detector_by_hand():

@@ -221,3 +221,25 @@ def test_loss_parameters_get_their_own_learning_rate_and_clipping(small_glyphs):
     assert clipped.abs().max() <= 0.1 + 1e-6 < base.abs().max()  # |grad| <= 1 -> |step| <= lr
     with pytest.raises(ValueError, match="loss_lr_multiplier"):
         TrainConfig(loss_lr_multiplier=0)
+
+
+def test_keep_best_restores_the_best_validated_weights(small_glyphs):
+    # a validation score that peaks at iteration 10 of a run validated every 5 iterations
+    train_set, labels, _ = small_glyphs
+    snapshots = {}
+
+    def validate(model):
+        step = 5 * (len(snapshots) + 1)
+        snapshots[step] = next(model.parameters()).detach().clone()
+        return -abs(step - 10)
+
+    make_deterministic(0)
+    model = _model()
+    cfg = TrainConfig(iterations=30, classes_per_batch=4, eval_every=5, keep_best=True, stop_at_plateau=False,
+                      progress=False)
+    result = train_embedding(model, MultiSimilarityLoss(), train_set, labels, cfg, seed=0, validate=validate)
+    assert result.kept_iteration == 10 and len(snapshots) == 6
+    assert torch.equal(next(model.parameters()).detach(), snapshots[10])
+    assert not torch.equal(snapshots[10], snapshots[30])
+    with pytest.raises(ValueError, match="keep_best"):
+        TrainConfig(keep_best=True)

@@ -27,11 +27,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from .losses.center import CDCMLoss, DeepSADLoss
+from .metrics.anomaly import auroc
 from .validation import check_positive
 from .verdict import convergence_check
 
 __all__ = ["WeightedBCELoss", "FocalLoss", "DetectorArm", "detector_arms", "DetectorConfig", "DetectorResult",
-           "iterate_batches", "detector_scores", "fast_auroc", "train_detector", "evaluate_detector",
+           "iterate_batches", "detector_scores", "train_detector", "evaluate_detector",
            "DETECTOR_ARMS"]
 
 DETECTOR_ARMS = ("cdcm", "bce", "wbce", "focal", "deep_sad")
@@ -196,26 +197,6 @@ def detector_scores(model: nn.Module, loss_fn: nn.Module, score: Callable, datas
     return torch.cat(out).numpy()
 
 
-def fast_auroc(labels, scores) -> float:
-    """AUROC of ``scores`` (higher = anomaly) for 0/1 ``labels``, by the Mann-Whitney rank sum with
-    average ranks for ties: the same value as ``sklearn.metrics.roc_auc_score`` without its
-    per-call input validation (about 10 ms), which dominated validation on small sets."""
-    from scipy.stats import rankdata
-
-    y = np.asarray(labels).astype(bool)
-    s = np.asarray(scores, dtype=np.float64)
-    if y.shape != s.shape or y.ndim != 1:
-        raise ValueError(f"labels and scores must be 1-D of the same length, got {y.shape} and {s.shape}")
-    n_pos = int(y.sum())
-    n_neg = y.size - n_pos
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError("AUROC needs both normal and anomalous samples")
-    if not np.isfinite(s).all():
-        raise ValueError("scores must be finite")
-    ranks = rankdata(s)
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
-
-
 def train_detector(model: nn.Module, loss_fn: nn.Module, score: Callable, train_set: Dataset, cfg: DetectorConfig,
                    seed: int, val_set: Dataset | None = None, val_labels=None, device: str | torch.device = "cpu",
                    num_workers: int = 0) -> DetectorResult:
@@ -238,7 +219,7 @@ def train_detector(model: nn.Module, loss_fn: nn.Module, score: Callable, train_
 
     def validate(step):
         nonlocal best
-        auc = fast_auroc(val_labels, detector_scores(model, loss_fn, score, val_set, device, num_workers=num_workers))
+        auc = auroc(val_labels, detector_scores(model, loss_fn, score, val_set, device, num_workers=num_workers))
         result.curve.append((step, auc))
         if cfg.keep_best and auc > best[0]:
             best = (auc, step, {k: v.detach().clone() for k, v in model.state_dict().items()})
@@ -299,12 +280,12 @@ def evaluate_detector(arm: DetectorArm, model: nn.Module, loss_fn: nn.Module, tr
     anomalous = groups > 0
     tp = int((flagged & anomalous).sum())
     fp = int((flagged & ~anomalous).sum())
-    row = {"auroc_all": fast_auroc(anomalous, s_test), "recall": tp / int(anomalous.sum()),
+    row = {"auroc_all": auroc(anomalous, s_test), "recall": tp / int(anomalous.sum()),
            "precision": tp / (tp + fp) if tp + fp else 0.0, "fpr": fp / int((~anomalous).sum()),
            "threshold": threshold}
     for name, g in (("seen", 1), ("unseen", 2)):
         has = bool((groups == g).any())
         keep = (groups == 0) | (groups == g)
-        row[f"auroc_{name}"] = fast_auroc(groups[keep] > 0, s_test[keep]) if has else float("nan")
+        row[f"auroc_{name}"] = auroc(groups[keep] > 0, s_test[keep]) if has else float("nan")
         row[f"recall_{name}"] = float(flagged[groups == g].mean()) if has else float("nan")
     return row, s_test

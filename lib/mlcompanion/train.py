@@ -53,6 +53,9 @@ class TrainConfig:
     plateau_tol: float = 0.005
     min_iterations: int = 0
     stop_at_plateau: bool = True
+    # keep_best: at the end, restore the weights of the best validation value (model selection on the
+    # validation split, as some official code does) instead of keeping the last ones
+    keep_best: bool = False
 
     def __post_init__(self):
         if not isinstance(self.iterations, int) or self.iterations < 1:
@@ -71,6 +74,8 @@ class TrainConfig:
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ValueError(f"{name} must be an int >= 0, got {v!r}")
         check_positive(self.plateau_tol, "plateau_tol", allow_zero=True)
+        if self.keep_best and not self.eval_every:
+            raise ValueError("keep_best=True needs validation (eval_every > 0 and a validate callable)")
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise ValueError(f"optimizer must be 'adam', 'adamw' or 'sgd', got {self.optimizer!r}")
 
@@ -87,6 +92,8 @@ class TrainResult:
     model: nn.Module | None = None
     curve: list = field(default_factory=list)
     stopped: str = ""
+    kept_iteration: int | None = None  # with cfg.keep_best: the iteration whose weights were restored
+    _best: tuple = field(default=(-math.inf, None, None), repr=False)
 
     @property
     def iterations(self) -> int:
@@ -208,6 +215,8 @@ def _validation_point(model, validate, step: int, result: TrainResult, cfg) -> b
     if not math.isfinite(value):
         raise FloatingPointError(f"validation returned {value} after {step} iterations")
     result.curve.append((step, value))
+    if cfg.keep_best and value > result._best[0]:
+        result._best = (value, step, {k: v.detach().clone() for k, v in model.state_dict().items()})
     if not cfg.stop_at_plateau or step < cfg.min_iterations or len(result.curve) < 8:
         return False
     return convergence_check(result.curve, cfg.plateau_tol)["converged"]
@@ -269,6 +278,10 @@ def _optimise(model, loss_fn, dataset, sampler, cfg, seed, batch_transform, on_s
                 break
     if validating and not result.stopped:
         result.stopped = "cap"
+    if cfg.keep_best and result._best[2] is not None:
+        model.load_state_dict(result._best[2])
+        result.kept_iteration = result._best[1]
+    result._best = (-math.inf, None, None)
     bar.close()
     result.seconds = time.perf_counter() - start - callback_seconds
     return result

@@ -25,7 +25,7 @@ import importlib
 _EXPORTS = {
     "retrieval": ["knn", "recall_at_k", "precision_at_1", "r_precision", "map_at_r", "nmi", "retrieval_metrics"],
     "embedding_utilization": ["utilization", "nearest_train_distances"],
-    "anomaly": ["anomaly_rule", "detection_metrics"],
+    "anomaly": ["anomaly_rule", "detection_metrics", "auroc"],
     "fewshot": ["fewshot_accuracy", "fewshot_eval", "icnn_score"],
     "threshold": ["class_utility_curves", "opis", "eps_opis", "ThresholdCurves", "UTILITIES"],
     "reward": ["canonicalize", "reward_norm", "starc_distance", "starc_distance_grid", "epic_distance", "potential_shaping", "policy_evaluation", "policy_iteration", "value_iteration", "normalized_regret"],

@@ -9,7 +9,7 @@ import torch
 
 from ..validation import check_finite
 
-__all__ = ["anomaly_rule", "detection_metrics"]
+__all__ = ["anomaly_rule", "detection_metrics", "auroc"]
 
 
 def anomaly_rule(scores: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -70,3 +70,24 @@ def detection_metrics(scores, is_anomaly, threshold: float) -> dict:
         "recall": tp / (tp + fn),
         "tp": tp, "fp": fp, "fn": fn, "tn": tn,
     }
+
+
+def auroc(labels, scores) -> float:
+    """AUROC of ``scores`` (higher = anomaly) for 0/1 ``labels``, by the Mann-Whitney rank sum with
+    average ranks for ties: ``(sum of the anomalies' ranks - P(P+1)/2) / (P N)``. The same value as
+    ``sklearn.metrics.roc_auc_score`` (tested) without its per-call input validation (about 10 ms),
+    which dominated validation on small sets."""
+    from scipy.stats import rankdata
+
+    y = np.asarray(labels).astype(bool)
+    s = np.asarray(scores, dtype=np.float64)
+    if y.shape != s.shape or y.ndim != 1:
+        raise ValueError(f"labels and scores must be 1-D of the same length, got {y.shape} and {s.shape}")
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("AUROC needs both normal and anomalous samples")
+    if not np.isfinite(s).all():
+        raise ValueError("scores must be finite")
+    ranks = rankdata(s)
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
