@@ -82,18 +82,18 @@ def knn(
 def _top_k_stable(scores: torch.Tensor, k: int, largest: bool) -> torch.Tensor:
     """Column indices of the k best entries of each row, best first, ties by column index.
 
-    ``torch.topk`` orders ties arbitrarily (and differently for different k); rows where a tie
-    touches the top k (equal values inside it, or at its boundary) are re-ranked by a stable
-    full sort, which keeps equal values in column order. Other rows keep topk's (unique) answer.
+    ``torch.topk`` orders ties arbitrarily (and differently for different k). One more entry than
+    asked is taken: a row has a tie that matters iff two adjacent values among its k + 1 best are
+    equal (equal values inside the top k, or an equal value just outside it). Only such rows are
+    re-ranked, by a stable full sort, which keeps equal values in column order.
     """
-    values, idx = torch.topk(scores, k, dim=1, largest=largest, sorted=True)
-    kth = values[:, -1:]
-    at_least_as_good = (scores >= kth) if largest else (scores <= kth)
-    tied = (at_least_as_good.sum(1) > k) | (values[:, 1:] == values[:, :-1]).any(1)
+    extra = min(k + 1, scores.shape[1])
+    values, idx = torch.topk(scores, extra, dim=1, largest=largest, sorted=True)
+    tied = (values[:, 1:] == values[:, :-1]).any(1)
+    idx = idx[:, :k]
     if bool(tied.any()):
         rows = tied.nonzero(as_tuple=True)[0]
-        order = torch.sort(scores[rows], dim=1, descending=largest, stable=True).indices[:, :k]
-        idx[rows] = order
+        idx[rows] = torch.sort(scores[rows], dim=1, descending=largest, stable=True).indices[:, :k]
     return idx
 
 
