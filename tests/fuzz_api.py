@@ -291,6 +291,7 @@ EXAMPLES: dict[str, Example] = {
     "anomaly_rule": E(lambda g, o: {"scores": randn(g, N), "threshold": 0.0}, {"scores": "rows"}),
     "detection_metrics": E(lambda g, o: {"scores": randn(g, N), "is_anomaly": binary().bool(),
                                          "threshold": 0.0}, {"scores": "rows", "is_anomaly": "labels"}),
+    "auroc": E(lambda g, o: {"labels": binary(), "scores": randn(g, N)}, {"scores": "rows", "labels": "labels"}),
     "fewshot_accuracy": E(lambda g, o: {"acc_per_episode": torch.rand(N, generator=g)}, {"acc_per_episode": "rows"}),
     "fewshot_eval": E(lambda g, o: {"embeddings": emb(g), "labels": labels(), "way": 2, "shot": 1, "query": 1,
                                     "episodes": 3},
@@ -426,17 +427,23 @@ def known_failure(name: str, case: str) -> str | None:
 
 # BEGIN KNOWN_FAILURES (written by `python tests/fuzz_api.py` against the committed lib; remove an entry
 # once fixed: the strict xfail turns a fix into a failing XPASS)
-# 6 failing (callable, case) pairs: class 3: 1, class 5: 1, class 7: 4
+# 11 failing (callable, case) pairs: class 3: 1, class 5: 1, class 6: 2, class 7: 7
 KNOWN_FAILURES: dict[tuple[str, str], str] = {
     # --- issue 13 class 3: float32 cancellation on close pairs / large norms (1) ---
     ('icnn_score', 'near_duplicates'): "class 3: grad differs from the float64 call beyond rtol=0.001, atol=1e-06*max|ref|: 8/32 entries, worst -0.0150185 vs -",
     # --- issue 13 class 5: public matrix entry points accept NaN/Inf (1) ---
     ('masked_mean', 'inf'): "class 5: accepted the inf input and returned tensor(0.7702, grad_fn=<DivBackward0>) (it must be refused with a ValueErr",
-    # --- issue 13 class 7: errors that do not say what is wrong (4) ---
+    # --- issue 13 class 6: name and dtype bugs (2) ---
+    ('auroc', 'bfloat16'): "class 6: TypeError does not name the argument (labels or scores): Got unsupported ScalarType BFloat16",
+    ('auroc', 'requires_grad'): "class 6: RuntimeError (not a ValueError/TypeError naming the argument): Can't call numpy() on Tensor that requires grad",
+    # --- issue 13 class 7: errors that do not say what is wrong (7) ---
     ('HarmonicHead', 'list'): "class 7: AttributeError (not a ValueError/TypeError naming the argument): 'list' object has no attribute 'dtype'",
     ('HarmonicHead[mahalanobis]', 'list'): "class 7: AttributeError (not a ValueError/TypeError naming the argument): 'list' object has no attribute 'dtype'",
     ('ICNNLoss', 'one_row'): "class 7: ValueError does not name the argument (faithful or mode or query or query_labels or query_targets or support o",
     ('ICNNLoss', 'single_class'): "class 7: ValueError does not name the argument (faithful or mode or query or query_labels or query_targets or support o",
+    ('auroc', 'empty'): "class 7: ValueError does not name the argument (labels or scores): AUROC needs both normal and anomalous samples",
+    ('auroc', 'one_row'): "class 7: ValueError does not name the argument (labels or scores): AUROC needs both normal and anomalous samples",
+    ('auroc', 'single_class'): "class 7: ValueError does not name the argument (labels or scores): AUROC needs both normal and anomalous samples",
 }
 # END KNOWN_FAILURES
 

@@ -46,9 +46,10 @@ A NaN hyper-parameter or a string for a number must be refused (c); an Inf, 0 or
 or give a finite result. Anything else fails: NaN/Inf returned, IndexError, RuntimeError,
 AttributeError, a message naming an internal variable.
 
-Property tests (hypothesis, derandomized): permutation invariance of every pair loss, scale
-invariance of the cosine-based ones, symmetry of the symmetric distances, float16/bfloat16 results of
-the distances and pair losses within (rtol, atol) = ``HALF_TOL`` of float64.
+Property tests (hypothesis, derandomized): permutation invariance of every pair loss, invariance to a
+positive scale per row of the cosine-based losses, of CosineSimilarity and of the retrieval metrics
+(cosine by default), one tie rule in knn whatever k (and Recall@1 = Precision@1 on tied data), symmetry of the symmetric distances,
+float16/bfloat16 results of the distances and pair losses within (rtol, atol) = ``HALF_TOL`` of float64.
 
 Failures of the current lib are listed in ``fuzz_api.KNOWN_FAILURES`` and marked strict xfail;
 ``python tests/fuzz_api.py`` reruns the suite without the marks and rewrites that table.
@@ -66,7 +67,7 @@ import zlib
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -515,8 +516,18 @@ def _names_in(message, names, after=""):
     return any(n and re.search(rf"(?<![A-Za-z0-9_]){re.escape(n)}(?![A-Za-z0-9_]){after}", message) for n in names)
 
 
-def run_call(spec, ctor, kwargs, grad_arg):
-    """(result, gradient of the primary or None). Exceptions propagate."""
+def run_call(spec, ctor, kwargs, grad_arg, strict=False):
+    """(result, gradient of the primary or None). Exceptions propagate. A call that refuses a tensor
+    requiring grad is rerun without (``strict``: not; the requires_grad case reports it)."""
+    try:
+        return _run_call(spec, ctor, kwargs, grad_arg)
+    except RuntimeError as e:
+        if strict or grad_arg is None or "requires grad" not in str(e):
+            raise
+        return _run_call(spec, ctor, kwargs, None)
+
+
+def _run_call(spec, ctor, kwargs, grad_arg):
     x = kwargs.get(grad_arg) if grad_arg else None
     if isinstance(x, torch.Tensor) and x.is_floating_point() and grad_arg is not None:
         x = x.detach().clone().requires_grad_(True)
@@ -592,13 +603,7 @@ def check_case(name, case, spec=None):
     # a function that cannot take such a tensor fails the requires_grad case only.
     grad_arg = None if case == "valid" else spec.primary
     try:
-        try:
-            out, grad = run_call(spec, ctor, kwargs, grad_arg)
-        except RuntimeError as e:
-            if case == "requires_grad" or "requires grad" not in str(e) or grad_arg is None:
-                raise
-            grad_arg = None
-            out, grad = run_call(spec, ctor, kwargs, grad_arg)
+        out, grad = run_call(spec, ctor, kwargs, grad_arg, strict=case == "requires_grad")
     except ACCEPTED as e:
         if case == "valid":
             raise AssertionError(f"the example call of {name} raised {type(e).__name__}: {e}") from e
@@ -683,7 +688,8 @@ def _distances():
 PAIR_LOSSES = _losses()
 DISTANCES = _distances()
 ASYMMETRIC = {"SNRDistance": "asymmetric by definition (distances/snr.py: the row is the anchor)"}
-PROPERTY_NAMES = set(PAIR_LOSSES) | set(DISTANCES)
+PROPERTY_NAMES = set(PAIR_LOSSES) | set(DISTANCES) | {"recall_at_k", "precision_at_1", "r_precision", "map_at_r",
+                                                      "knn", "knn[euclidean]"}
 
 
 def _scale_invariant(loss):
@@ -727,19 +733,65 @@ def test_pair_loss_permutation_invariance(name):
     prop()
 
 
+# "distance defaults to cosine similarity" (metrics/retrieval.py): invariant to a positive scale per row.
+COSINE_METRICS = ("recall_at_k", "precision_at_1", "r_precision", "map_at_r")
+
+
+def _metric(name):
+    import mlcompanion.metrics as metrics
+
+    return getattr(metrics, name)
+
+
 @pytest.mark.parametrize("name", _prop_params(sorted(n for n in PAIR_LOSSES if _scale_invariant(PAIR_LOSSES[n]()))
-                                              + ["CosineSimilarity"], "scale"))
+                                              + ["CosineSimilarity"] + list(COSINE_METRICS), "scale"))
 def test_cosine_scale_invariance(name):
-    fn = PAIR_LOSSES[name]() if name in PAIR_LOSSES else DISTANCES[name]()
+    if name in PAIR_LOSSES:
+        fn = PAIR_LOSSES[name]()
+    elif name in DISTANCES:
+        dist = DISTANCES[name]()
+        fn = lambda x, y: dist(x)  # noqa: E731
+    else:
+        fn = _metric(name)
 
     @PROPS
-    @given(batches(), st.floats(-2, 2))
+    @given(batches(min_n=4), st.floats(-2, 2))
     def prop(batch, log_s):
         x, y, gen = batch
         s = 10.0 ** (log_s + torch.rand(x.shape[0], 1, generator=gen, dtype=torch.float64) - 0.5)  # a scale per row
-        a = fn(x, y) if name in PAIR_LOSSES else fn(x)
-        b = fn(x * s, y) if name in PAIR_LOSSES else fn(x * s)
-        assert torch.allclose(a, b, rtol=1e-9, atol=1e-12), float((a - b).abs().max())
+        try:
+            a = fn(x, y)
+        except ValueError:  # a metric on labels without any positive pair
+            assume(False)
+        b = fn(x * s, y)
+        for (path, u), (_, v) in zip(leaves(a), leaves(b)):
+            assert torch.allclose(u.double(), v.double(), rtol=1e-9, atol=1e-12), (path, u, v)
+
+    prop()
+
+
+@pytest.mark.parametrize("name", _prop_params(["knn", "knn[euclidean]"], "ties"))
+def test_one_tie_rule_whatever_k(name):
+    """One tie rule (by distance, then reference index) whatever the number of neighbours searched and
+    the block size: knn(x, k) is knn(x, K)[:, :k], and Recall@1 = Precision@1 on exactly tied data."""
+    from mlcompanion.distances import EuclideanDistance
+    from mlcompanion.metrics import knn, precision_at_1, recall_at_k
+
+    distance = EuclideanDistance() if name.endswith("[euclidean]") else None
+
+    @PROPS
+    @given(st.integers(6, 40), st.integers(0, 2**31 - 1), st.integers(1, 5), st.integers(1, 16))
+    def prop(n, seed, k, block):
+        gen = torch.Generator().manual_seed(seed)
+        x = torch.randint(0, 3, (n, 2), generator=gen).float()  # 9 distinct points at most: many exact ties
+        y = torch.randint(0, 3, (n,), generator=gen)
+        full = knn(x, n - 1, distance=distance)
+        assert torch.equal(knn(x, k, distance=distance, block_size=block), full[:, :k])
+        try:
+            r1 = recall_at_k(x, y, ks=(1, min(8, n - 1)), distance=distance)[1]
+        except ValueError:  # no query with a positive
+            return
+        assert r1 == precision_at_1(x, y, distance=distance)
 
     prop()
 
