@@ -42,6 +42,7 @@ The oracle. An outcome passes if it is
     the parameter name (of the call, or of the constructor for a class), or the ``name`` given to a
     validation helper. A one-letter parameter (``x``, ``k``, ``n``) the case did not change counts only
     as "k must ..."/"k = ...", so that "(n, d)" in a shape does not pass for a message naming ``n``.
+    In the dtype cases the message must also be about the dtype (the values are valid in float32).
 A NaN hyper-parameter or a string for a number must be refused (c); an Inf, 0 or -1 may be refused
 or give a finite result. Anything else fails: NaN/Inf returned, IndexError, RuntimeError,
 AttributeError, a message naming an internal variable.
@@ -77,6 +78,7 @@ DATA_CASES = ("valid", "requires_grad", "nan", "inf", "empty", "one_row", "singl
               "wrong_length_labels", "3d", "integer", "list", "float16", "bfloat16", "float64",
               "norm_1e4", "near_duplicates")
 BAD_HYPER = {"nan": float("nan"), "inf": float("inf"), "0": 0, "-1": -1, "str": "abc"}
+DTYPE_CASES = ("float16", "bfloat16", "float64")  # a refusal must be about the dtype
 MUST_REFUSE = {"nan", "str"}  # bad hyper-parameter values
 REFUSED_INPUTS = ("nan", "inf", "wrong_length_labels")  # and 3d for an embedding batch or a matrix
 SAME_AS_PLAIN = ("labels_list", "float_labels", "2d_labels")  # accepted: the result of the plain call
@@ -614,6 +616,9 @@ def check_case(name, case, spec=None):
         if not (_names_in(str(e), names) or _names_in(str(e), short, r"\s*(?:must|=|should|needs)\b")):
             raise AssertionError(f"{name} {case}: {type(e).__name__} does not name the argument "
                                  f"({' or '.join(sorted(names))}): {e}") from e
+        if case in DTYPE_CASES and not re.search(r"dtype|float16|bfloat16|float64|half|precision", str(e)):
+            raise AssertionError(f"{name} {case}: refused a {case} input for another reason than its dtype "
+                                 f"(the values are valid in float32): {e}") from e
         return
     except Exception as e:  # noqa: BLE001 - the oracle: any other error fails
         raise AssertionError(f"{name} {case}: {type(e).__name__} (not a ValueError/TypeError naming the "
