@@ -189,6 +189,7 @@ class HarmonicHead(nn.Module):
 
     def distances(self, x: torch.Tensor) -> torch.Tensor:
         """D (n, C) between features and prototypes, as the layer raises it to ``-n``."""
+        check_embeddings(x, "x")
         return pairwise(x, self.weight.to(x.dtype), self.kind, official=self.official, eps=self.eps,
                         precision=self.precision(), **self.distance_kw)
 
