@@ -74,9 +74,6 @@ from torch import nn
 
 import fuzz_api as api
 
-DATA_CASES = ("valid", "requires_grad", "nan", "inf", "empty", "one_row", "single_class", "distinct_labels",
-              "wrong_length_labels", "3d", "integer", "list", "float16", "bfloat16", "float64",
-              "norm_1e4", "near_duplicates")
 BAD_HYPER = {"nan": float("nan"), "inf": float("inf"), "0": 0, "-1": -1, "str": "abc"}
 DTYPE_CASES = ("float16", "bfloat16", "float64")  # a refusal must be about the dtype
 MUST_REFUSE = {"nan", "str"}  # bad hyper-parameter values
