@@ -65,7 +65,8 @@ num_workers = None
 # Adam (lr 1e-3), batches of 64 drawn at random (a batch may hold no anomaly, as in the official
 # code). Instead of the brief's fixed 60 epochs, every run validates every `val_every` iterations and
 # stops when its validation AUROC has reached a plateau (`plateau_tol`, after `min_iterations`), with
-# `epochs` as the cap; the weights at the stop are kept. The paper-like regime runs on the normal
+# `epochs` passes over the training set as the cap (epochs × training size / batch size iterations);
+# the weights at the stop are kept. The paper-like regime runs on the normal
 # digits `paper_like_digits` only (the brief's fallback for the CPU budget).
 #
 # `paper` is the official PPMR ResNet-50 script
@@ -145,11 +146,12 @@ from torch.utils.data import TensorDataset
 from tqdm import tqdm
 
 from mlcompanion.data.anomaly import digits_anomaly_split
-from mlcompanion.detectors import DetectorConfig, detector_arms, evaluate_detector, train_detector
+from mlcompanion.detectors import detector_arms, detector_validator, evaluate_detector
 from mlcompanion.gallery import paper_row, write_result
 from mlcompanion.losses.center import CDCMLoss, DeepSADLoss
 from mlcompanion.plotting import PALETTE, savefig, use_style
 from mlcompanion.repro import make_deterministic
+from mlcompanion.train import TrainConfig, train_classifier
 from mlcompanion.verdict import Criterion, arm_convergence, convergence_check, register_criteria
 
 SLUG = "cdcm"
@@ -332,37 +334,41 @@ else:
 # %% [markdown]
 # ### Training every run to a validation plateau
 # For each (regime, normal digit, seed) the arms start from the same initial weights (the same seed
-# before building the model) and draw the same batches (`train_detector` seeds its batch order with
-# the run's seed). Validation AUROC every `val_every` iterations; a run stops when the best value of
-# the last quarter of its curve improves on the best before it by at most `plateau_tol` (at least
-# `min_iterations` and 8 points; `mlcompanion.verdict.convergence_check`), or at the cap.
+# before building the model) and draw the same batches: the shared trainer
+# `mlcompanion.train.train_classifier` walks through a fresh permutation of the training set per
+# epoch, seeded by the run's seed, in batches of `batch_size` (the incomplete last batch of an epoch
+# is dropped). Its validation value is the arm's AUROC on the validation split
+# (`mlcompanion.detectors.detector_validator`), every `val_every` iterations; a run stops when the
+# best value of the last quarter of its curve improves on the best before it by at most `plateau_tol`
+# (at least `min_iterations` and 8 points; `mlcompanion.verdict.convergence_check`), or at the cap.
 
 # %% tags=["timing"]
 rows, test_scores, curves = [], {}, {}
 tasks = list(make_tasks())
 with tqdm(total=len(tasks) * len(ARMS), desc="runs", ascii=True, mininterval=5.0) as bar:
     for info, train_set, y_train, val_set, y_val, test_set, groups in tasks:
-        cap = P.epochs * -(-len(train_set) // P.batch_size)
-        cfg = DetectorConfig(iterations=cap, batch_size=P.batch_size, lr=P.lr, eval_every=P.val_every,
-                             plateau_tol=P.plateau_tol, min_iterations=P.min_iterations, keep_best=P.keep_best)
+        cap = -(-P.epochs * len(train_set) // P.batch_size)  # epochs passes over the training set
+        cfg = TrainConfig(iterations=cap, batch_size=P.batch_size, lr=P.lr, eval_every=P.val_every,
+                          plateau_tol=P.plateau_tol, min_iterations=P.min_iterations, keep_best=P.keep_best,
+                          device=P.device, num_workers=P.num_workers, progress=False)
         for name, arm in ARMS.items():
             make_deterministic(info["seed"])
             model = make_model(name)
             loss_fn = arm.make_loss(y_train)
-            res = train_detector(model, loss_fn, arm.score, train_set, cfg, info["seed"], val_set, y_val,
-                                 device=P.device, num_workers=P.num_workers)
+            validate = detector_validator(arm, loss_fn, val_set, y_val, device=P.device, num_workers=P.num_workers)
+            res = train_classifier(model, loss_fn, train_set, cfg, seed=info["seed"], validate=validate)
             metrics, s_test = evaluate_detector(arm, model, loss_fn, train_set, y_train, test_set, groups,
                                                 device=P.device, num_workers=P.num_workers)
             conv = convergence_check(res.curve, P.plateau_tol)
             key = (info["regime"], name, info["seed"], info["normal"])
             rows.append({**info, "arm": name, **metrics, "cap": cap, "iterations": res.iterations,
                          "stopped": res.stopped, "best val": conv["best"], "last-quarter gain": conv["last_gain"],
-                         "converged": bool(conv["converged"]), "train_seconds": res.train_seconds})
+                         "converged": bool(conv["converged"]), "train_seconds": res.seconds})
             test_scores[key], curves[key] = (s_test, np.asarray(groups)), res.curve
             bar.update()
 runs = pd.DataFrame(rows)
 print(f"{len(runs)} runs, {runs.iterations.sum()} iterations, "
-      f"{runs.train_seconds.sum():.0f} CPU-seconds of training (varies with the machine)")
+      f"{runs.train_seconds.sum():.0f} seconds of training (wall time, validation excluded; varies with the machine)")
 
 # %% [markdown]
 # ### Convergence
@@ -601,7 +607,7 @@ if "cdcm" in ARMS:
     ours.update({f"{r} cdcm precision at d > m": mean_of(r, "cdcm", "precision") for r in P.regimes})
 budget = {"iteration cap per run": int(runs.cap.max()), "eval_every": P.val_every, "min_iterations": P.min_iterations,
           "plateau_tol": P.plateau_tol, "seeds": len(seeds), "runs": len(runs),
-          "iterations run": int(runs.iterations.sum()), "training CPU seconds": float(runs.train_seconds.sum())}
+          "iterations run": int(runs.iterations.sum()), "training wall seconds": float(runs.train_seconds.sum())}
 result_file = write_result(
     SLUG,
     title="Center-based Deep Contrastive Metric Learning (cDCM) for polymicrogyria detection (arXiv 2211.12565)",

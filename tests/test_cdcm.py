@@ -1,6 +1,7 @@
 """The cdcm notebook's anomaly split (mlcompanion.data.anomaly) and detector training / scoring
-(mlcompanion.detectors): the protocol's invariants, the baselines' losses against PyTorch / hand
-values, the rank AUROC against scikit-learn, and the trainer's stopping and pairing."""
+(mlcompanion.detectors, trained by the shared mlcompanion.train.train_classifier): the protocol's
+invariants, the baselines' losses against PyTorch / hand values, the rank AUROC and the validation
+value against scikit-learn, and the training's stopping, pairing and model selection."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from mlcompanion.data.anomaly import anomaly_split, digits_anomaly_split
-from mlcompanion.detectors import (DETECTOR_ARMS, DetectorConfig, FocalLoss, WeightedBCELoss, detector_arms,
-                                   evaluate_detector, train_detector)
-from mlcompanion.metrics.anomaly import auroc
+from mlcompanion.detectors import (DETECTOR_ARMS, FocalLoss, WeightedBCELoss, detector_arms, detector_validator,
+                                   evaluate_detector)
+from mlcompanion.metrics import auroc
+from mlcompanion.train import TrainConfig, train_classifier
 
 LABELS = np.repeat(np.arange(10), 100)  # 10 classes of 100 samples
 
@@ -100,7 +102,7 @@ def test_focal_loss_hand_values():
     assert math.isclose(one.item(), 0.75 * 0.25 * math.log(2), rel_tol=1e-12)
 
 
-def test_fast_auroc_equals_sklearn_with_ties():
+def test_rank_auroc_equals_sklearn_with_ties():
     rng = np.random.default_rng(0)
     for _ in range(20):
         y = rng.random(60) < 0.3
@@ -137,33 +139,90 @@ def make(out_dim, seed=0):
     return nn.Sequential(nn.Linear(5, 16), nn.LeakyReLU(0.01), nn.Linear(16, out_dim))
 
 
-def test_training_is_paired_and_stops_at_a_plateau():
-    data, y = toy_task()
+def hand_scores(arm_name, model, x):
+    """The arm's score computed here from the raw outputs: distance to c = 1 (cDCM, Deep SAD) or the logit."""
+    with torch.no_grad():
+        out = model.eval()(x).double()
+    if arm_name in ("cdcm", "deep_sad"):
+        return (out - 1.0).norm(dim=1).numpy()
+    return out[:, 0].numpy()
+
+
+@pytest.mark.parametrize("name", ["cdcm", "deep_sad", "wbce"])
+def test_validator_is_the_sklearn_auroc_of_the_arm_score(name):
     val, yv = toy_task(seed=1)
-    arm = detector_arms(embedding_dim=3)["cdcm"]
-    cfg = DetectorConfig(iterations=400, batch_size=16, eval_every=10, min_iterations=50, plateau_tol=0.002)
-    a = train_detector(make(3), arm.make_loss(y), arm.score, data, cfg, seed=3, val_set=val, val_labels=yv)
-    b = train_detector(make(3), arm.make_loss(y), arm.score, data, cfg, seed=3, val_set=val, val_labels=yv)
+    arm = detector_arms(embedding_dim=3)[name]
+    model = make(arm.out_dim, seed=2)
+    value = detector_validator(arm, arm.make_loss(yv), val, yv)(model.train())
+    assert model.training  # the model's mode is restored
+    assert math.isclose(value, roc_auc_score(yv, hand_scores(name, model, val.tensors[0])), abs_tol=1e-6)
+    with pytest.raises(ValueError, match="both present"):
+        detector_validator(arm, arm.make_loss(yv), val, np.zeros(len(val)))
+    with pytest.raises(ValueError, match="one 0/1 label"):
+        detector_validator(arm, arm.make_loss(yv), val, yv[:-1])
+
+
+def train_arm(name, cfg, seed=3, data=None, model=None):
+    data, y = data or toy_task()
+    val, yv = toy_task(seed=1)
+    arm = detector_arms(embedding_dim=3)[name]
+    model, loss = model or make(arm.out_dim), arm.make_loss(y)
+    res = train_classifier(model, loss, data, cfg, seed=seed, validate=detector_validator(arm, loss, val, yv))
+    return model, res, (arm, val, yv)
+
+
+def test_training_is_paired_and_stops_at_a_plateau():
+    cfg = TrainConfig(iterations=400, batch_size=16, eval_every=10, min_iterations=50, plateau_tol=0.002,
+                      progress=False)
+    _, a, _ = train_arm("cdcm", cfg)
+    _, b, _ = train_arm("cdcm", cfg)
     assert a.losses == b.losses and a.curve == b.curve  # same seed: same batches, same run
     assert a.stopped == "plateau" and 50 <= a.iterations < 400
     assert a.curve[-1][0] == a.iterations and len(a.curve) >= 8
-    capped = train_detector(make(3), arm.make_loss(y), arm.score, data,
-                            DetectorConfig(iterations=30, batch_size=16, eval_every=10, min_iterations=0),
-                            seed=3, val_set=val, val_labels=yv)
-    assert capped.stopped == "cap" and capped.iterations == 30
+    _, capped, _ = train_arm("cdcm", TrainConfig(iterations=30, batch_size=16, eval_every=10, progress=False))
+    assert capped.stopped == "cap" and capped.iterations == 30 and [p[0] for p in capped.curve] == [10, 20, 30]
+
+
+class Recording(nn.Module):
+    """The toy MLP, recording the first input feature of every training batch (the item's index here)."""
+
+    def __init__(self, out_dim):
+        super().__init__()
+        self.inner, self.seen = make(out_dim), []
+
+    def forward(self, x):
+        if self.training:
+            self.seen.append(x[:, 0].long().tolist())
+        return self.inner(x)
+
+
+def test_arms_of_a_seed_see_the_same_batches():
+    # 80 items whose first feature is their index: every epoch is a permutation of them (5 batches of
+    # 16); two arms with the same seed draw the same batches, another seed draws others
+    data, y = toy_task()
+    x = data.tensors[0].clone()
+    x[:, 0] = torch.arange(80.0)
+    data = (TensorDataset(x, data.tensors[1]), y)
+    cfg = TrainConfig(iterations=10, batch_size=16, eval_every=5, stop_at_plateau=False, progress=False)
+
+    def batches(name, seed):
+        model = Recording(detector_arms(embedding_dim=3)[name].out_dim)
+        train_arm(name, cfg, seed=seed, data=data, model=model)
+        return model.seen
+
+    a, b, c = batches("cdcm", 3), batches("bce", 3), batches("cdcm", 4)
+    assert len(a) == 10 and all(len(batch) == 16 for batch in a)
+    assert sorted(sum(a[:5], [])) == sorted(sum(a[5:], [])) == list(range(80))
+    assert a == b and a != c
 
 
 def test_keep_best_restores_the_best_validation_weights():
-    data, y = toy_task()
-    val, yv = toy_task(seed=1)
-    arm = detector_arms()["bce"]
-    model = make(1)
-    cfg = DetectorConfig(iterations=60, batch_size=16, eval_every=10, stop_at_plateau=False, keep_best=True)
-    res = train_detector(model, arm.make_loss(y), arm.score, data, cfg, seed=0, val_set=val, val_labels=yv)
+    cfg = TrainConfig(iterations=60, batch_size=16, eval_every=10, stop_at_plateau=False, keep_best=True,
+                      progress=False)
+    model, res, (arm, val, yv) = train_arm("bce", cfg, seed=0)
     best_step, best_auc = max(res.curve, key=lambda p: (p[1], -p[0]))
     assert res.kept_iteration == best_step
-    s = arm.score(None, model.eval()(val.tensors[0])).detach().numpy()
-    assert math.isclose(auroc(yv, s), best_auc, abs_tol=1e-12)
+    assert math.isclose(roc_auc_score(yv, hand_scores("bce", model, val.tensors[0])), best_auc, abs_tol=1e-12)
 
 
 def test_evaluate_detector_by_hand():

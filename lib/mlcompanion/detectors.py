@@ -8,32 +8,30 @@ and the BCE family on one logit (score: the logit, rule p > 0.5): ``bce``, ``wbc
 anomalies weighted by n_normal / n_anomaly of the training set, the usual answer to the imbalance)
 and ``focal`` (focal loss, Lin et al. 2017, gamma = 2, alpha = 0.25 on anomalies).
 
-``train_detector`` runs Adam on random batches (one permutation per epoch from a seeded generator,
-so every arm of a seed sees the same batches), evaluates the validation AUROC every
-``eval_every`` iterations, and stops once the curve has reached a plateau in the sense of
-``mlcompanion.verdict.convergence_check`` (after ``min_iterations`` and at least
-``min_evaluations`` points), or at the iteration cap.
+Training is the shared ``mlcompanion.train.train_classifier`` (shuffled batches of
+``TrainConfig.batch_size`` from the run's seed, so every arm of a seed sees the same batches; Adam;
+validation every ``eval_every`` iterations and a stop at a plateau, ``keep_best``); this module gives
+it the validation value of an arm, ``detector_validator`` (the AUROC of the arm's own score on a
+validation split), and scores the test set with the arm's own rule, ``evaluate_detector``.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import Dataset
 
 from .losses.center import CDCMLoss, DeepSADLoss
 from .metrics.anomaly import auroc
+from .train import embed
 from .validation import check_positive
-from .verdict import convergence_check
 
-__all__ = ["WeightedBCELoss", "FocalLoss", "DetectorArm", "detector_arms", "DetectorConfig", "DetectorResult",
-           "iterate_batches", "detector_scores", "train_detector", "evaluate_detector",
-           "DETECTOR_ARMS"]
+__all__ = ["WeightedBCELoss", "FocalLoss", "DetectorArm", "detector_arms", "detector_scores", "detector_validator",
+           "evaluate_detector", "DETECTOR_ARMS"]
 
 DETECTOR_ARMS = ("cdcm", "bce", "wbce", "focal", "deep_sad")
 
@@ -127,133 +125,33 @@ def detector_arms(embedding_dim: int = 32, margin: float = 5.0, theta: float = 5
     }
 
 
-@dataclass(frozen=True)
-class DetectorConfig:
-    """``iterations``: the cap. Validation every ``eval_every`` iterations (0: none); stop at a plateau
-    (``convergence_check(curve, plateau_tol)``) once ``min_iterations`` are done and the curve has
-    ``min_evaluations`` points. ``keep_best``: restore the weights of the best validation AUROC
-    (the official model selection) instead of keeping the last ones."""
-
-    iterations: int = 1000
-    batch_size: int = 64
-    lr: float = 1e-3
-    eval_every: int = 20
-    plateau_tol: float = 0.005
-    min_iterations: int = 200
-    min_evaluations: int = 8
-    stop_at_plateau: bool = True
-    keep_best: bool = False
-
-    def __post_init__(self):
-        for name in ("iterations", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
-        for name in ("eval_every", "min_iterations", "min_evaluations"):
-            if int(getattr(self, name)) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        check_positive(self.lr, "lr")
-        check_positive(self.plateau_tol, "plateau_tol", allow_zero=True)
-
-
-@dataclass
-class DetectorResult:
-    """The validation curve ``[(iteration, AUROC), ...]``, why training stopped (``"plateau"``,
-    ``"cap"``, ``""`` without validation), the iterations run, the training losses, the iteration
-    whose weights were kept, and the training time in seconds."""
-
-    curve: list[tuple[int, float]] = field(default_factory=list)
-    stopped: str = ""
-    iterations: int = 0
-    losses: list[float] = field(default_factory=list)
-    kept_iteration: int = 0
-    train_seconds: float = 0.0
-
-
-def iterate_batches(dataset: Dataset, batch_size: int, generator: torch.Generator | None = None, num_workers: int = 0):
-    """Batches of ``dataset`` in a random order (one permutation per call, from ``generator``) or,
-    without a generator, in dataset order; a ``TensorDataset`` is indexed directly."""
-    n = len(dataset)
-    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    if isinstance(dataset, TensorDataset):
-        tensors = dataset.tensors
-        for idx in order.split(batch_size):
-            yield tuple(t[idx] for t in tensors)
-    else:
-        yield from DataLoader(dataset, batch_size=batch_size, sampler=order.tolist(), num_workers=num_workers)
-
-
-@torch.no_grad()
 def detector_scores(model: nn.Module, loss_fn: nn.Module, score: Callable, dataset: Dataset,
                     device: str | torch.device = "cpu", batch_size: int = 256, num_workers: int = 0) -> np.ndarray:
-    """The anomaly score of every sample of ``dataset`` (in order), as float64, model in eval mode
-    during the call (its mode is restored)."""
+    """The anomaly score of every sample of ``dataset`` (in order), as float64; the model's outputs
+    come from ``mlcompanion.train.embed`` (eval mode; the model's mode is restored)."""
     was_training = model.training
-    model.eval()
     try:
-        out = [score(loss_fn, model(batch[0].to(device))).double().cpu()
-               for batch in iterate_batches(dataset, batch_size, None, num_workers)]
+        out, _ = embed(model, dataset, batch_size=batch_size, device=str(device), num_workers=num_workers)
+        with torch.no_grad():
+            scores = score(loss_fn, out.to(device)).double().cpu()
     finally:
         model.train(was_training)
-    return torch.cat(out).numpy()
+    return scores.numpy()
 
 
-def train_detector(model: nn.Module, loss_fn: nn.Module, score: Callable, train_set: Dataset, cfg: DetectorConfig,
-                   seed: int, val_set: Dataset | None = None, val_labels=None, device: str | torch.device = "cpu",
-                   num_workers: int = 0) -> DetectorResult:
-    """Train ``model`` with ``loss_fn(model(x), y)`` (module docstring); returns a ``DetectorResult``.
+def detector_validator(arm: DetectorArm, loss_fn: nn.Module, val_set: Dataset, val_labels,
+                       device: str | torch.device = "cpu", num_workers: int = 0) -> Callable[[nn.Module], float]:
+    """``validate(model) -> AUROC`` of ``arm``'s score on ``val_set`` (a split carved from the training
+    data; ``val_labels``: 0 normal, 1 anomaly, both present), for ``train_classifier(validate=...)``."""
+    val_labels = np.asarray(val_labels)
+    if val_labels.shape != (len(val_set),) or not np.isin(val_labels, (0, 1)).all() \
+            or not (0 < val_labels.sum() < val_labels.size):
+        raise ValueError("val_labels must give one 0/1 label per validation sample, with both present")
 
-    ``val_set`` / ``val_labels`` (0 normal, 1 anomaly, both present): the validation split, carved
-    from the training data; the curve is its AUROC of ``score``.
-    """
-    validating = bool(cfg.eval_every) and val_set is not None
-    if validating:
-        val_labels = np.asarray(val_labels)
-        if val_labels.shape != (len(val_set),) or not (0 < val_labels.sum() < val_labels.size):
-            raise ValueError("val_labels must give one 0/1 label per validation sample, with both present")
-    model.to(device).train()
-    loss_fn = loss_fn.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    generator = torch.Generator().manual_seed(int(seed))
-    result, best = DetectorResult(), (-np.inf, 0, None)
-    start = time.process_time()
+    def validate(model: nn.Module) -> float:
+        return auroc(val_labels, detector_scores(model, loss_fn, arm.score, val_set, device, num_workers=num_workers))
 
-    def validate(step):
-        nonlocal best
-        auc = auroc(val_labels, detector_scores(model, loss_fn, score, val_set, device, num_workers=num_workers))
-        result.curve.append((step, auc))
-        if cfg.keep_best and auc > best[0]:
-            best = (auc, step, {k: v.detach().clone() for k, v in model.state_dict().items()})
-        if not cfg.stop_at_plateau or step < cfg.min_iterations or len(result.curve) < max(cfg.min_evaluations, 4):
-            return False
-        return convergence_check(result.curve, cfg.plateau_tol)["converged"]
-
-    step = 0
-    while step < cfg.iterations and not result.stopped:
-        for batch in iterate_batches(train_set, cfg.batch_size, generator, num_workers):
-            x, y = batch[0].to(device), batch[1].to(device)
-            loss = loss_fn(model(x), y)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"the loss became {loss.item()} at iteration {step}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            result.losses.append(float(loss.item()))
-            step += 1
-            if validating and (step % cfg.eval_every == 0 or step == cfg.iterations):
-                if validate(step):
-                    result.stopped = "plateau"
-                    break
-            if step >= cfg.iterations:
-                break
-    if validating and not result.stopped:
-        result.stopped = "cap"
-    result.iterations = step
-    result.kept_iteration = step
-    if cfg.keep_best and best[2] is not None:
-        model.load_state_dict(best[2])
-        result.kept_iteration = best[1]
-    result.train_seconds = time.process_time() - start
-    return result
+    return validate
 
 
 def evaluate_detector(arm: DetectorArm, model: nn.Module, loss_fn: nn.Module, train_set: Dataset, train_labels,
