@@ -188,6 +188,14 @@ class ICNNLoss(nn.Module):
         self.mode, self.k, self.query_targets, self.faithful = mode, k, query_targets, bool(faithful)
 
     def score(self, support, support_labels, query, query_labels) -> torch.Tensor:
+        try:
+            return self._score(support, support_labels, query, query_labels)
+        except ValueError as err:
+            if "icnn_score" not in str(err):
+                raise
+            raise ValueError(f"support and query (mode {self.mode!r}) hold too few items for ICNN: {err}") from None
+
+    def _score(self, support, support_labels, query, query_labels) -> torch.Tensor:
         check_embeddings(support, "support")
         check_labels(support_labels, support.shape[0], "support_labels")
         check_embeddings(query, "query")
@@ -204,7 +212,8 @@ class ICNNLoss(nn.Module):
         way = int(support_labels.max()) + 1
         n = support.shape[0] + query.shape[0]
         if n % way:
-            raise ValueError(f"mode 'full' needs the same shot + query for every class: {n} items for {way} classes")
+            raise ValueError(f"mode 'full' needs the same shot + query for every class of support_labels and "
+                             f"query_labels: {n} items for {way} classes")
         x = torch.cat([support, query])
         return icnn_score(x, torch.cat([support_labels, query_labels]), k=self.k, ipc=n // way)
 

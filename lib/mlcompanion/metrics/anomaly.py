@@ -79,14 +79,21 @@ def auroc(labels, scores) -> float:
     which dominated validation on small sets."""
     from scipy.stats import rankdata
 
-    y = np.asarray(labels).astype(bool)
-    s = np.asarray(scores, dtype=np.float64)
+    def as_numpy(x, dtype):  # tensors of any float dtype (bfloat16 included), grad or not
+        return np.asarray(x.detach().cpu().double() if isinstance(x, torch.Tensor) else x, dtype=dtype)
+
+    y = as_numpy(labels, np.float64)
+    s = as_numpy(scores, np.float64)
     if y.shape != s.shape or y.ndim != 1:
         raise ValueError(f"labels and scores must be 1-D of the same length, got {y.shape} and {s.shape}")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError(f"labels must hold only 0/1 or bools, got values {np.unique(y)[:5].tolist()}")
+    y = y.astype(bool)
     n_pos = int(y.sum())
     n_neg = y.size - n_pos
     if n_pos == 0 or n_neg == 0:
-        raise ValueError("AUROC needs both normal and anomalous samples")
+        raise ValueError(f"labels must contain both normal (0) and anomalous (1) samples for an AUROC, got "
+                         f"{n_neg} normal and {n_pos} anomalous")
     if not np.isfinite(s).all():
         raise ValueError("scores must be finite")
     ranks = rankdata(s)

@@ -137,8 +137,8 @@ def icnn_score(
         k = m - 2
     ipc = k + 1 if ipc is None else _check_int(ipc, "ipc", 1)
     if ipc + first > m:
-        raise ValueError(f"ipc + {first} neighbours must exist among the {m} targets (rows of x or targets), "
-                         f"got ipc = {ipc}")
+        raise ValueError(f"icnn_score: ipc + {first} neighbours must exist among the {m} targets (rows of x or "
+                         f"targets), got ipc = {ipc}")
     if x.dtype in (torch.float16, torch.bfloat16):
         x, targets = x.float(), targets.float()
 

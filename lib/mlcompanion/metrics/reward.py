@@ -114,7 +114,13 @@ def check_gamma(gamma) -> float:
 
 def check_transitions(T, name: str = "T", atol: float = 1e-6) -> torch.Tensor:
     """Check a transition tensor ``T[..., s, a, s']``: non-negative, each ``T[s, a, :]`` sums to 1,
-    and as many next states as states. Returns it as float64."""
+    and as many next states as states. Returns it as float64.
+
+    Half-precision rows (float16, bfloat16) sum to 1 only within S eps of their dtype: they are
+    accepted within that tolerance and renormalised in float64."""
+    half = isinstance(T, torch.Tensor) and T.dtype in (torch.float16, torch.bfloat16)
+    if half:
+        atol = max(atol, T.shape[-1] * torch.finfo(T.dtype).eps)
     t = _as_float64(T, name)
     if t.dim() < 3 or t.shape[-1] != t.shape[-3] or t.shape[-1] == 0 or t.shape[-2] == 0:
         raise ValueError(f"{name} must have shape (..., n_states, n_actions, n_states), got {_describe(t)}")
@@ -124,7 +130,7 @@ def check_transitions(T, name: str = "T", atol: float = 1e-6) -> torch.Tensor:
     if err > atol:
         raise ValueError(f"each {name}[s, a, :] must sum to 1 (a distribution over next states), "
                          f"got a largest deviation of {err:.3g}")
-    return t
+    return t / t.sum(-1, keepdim=True) if half else t
 
 
 def check_reward(R, n_states: int, n_actions: int, name: str = "R") -> torch.Tensor:
