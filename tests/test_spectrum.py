@@ -268,3 +268,51 @@ def test_tiny_lm_trains_and_calls_back():
     assert np.mean(res.losses[-10:]) < 0.2 * np.mean(res.losses[:10])
     assert warmup_cosine(0, 100, 10) == pytest.approx(0.1) and warmup_cosine(100, 100, 10) == pytest.approx(0.0)
     assert model.features(x[:5]).shape == (5, 8)
+
+
+# ------------------------------------------------------------------ toy cross-entropy model (App. B)
+
+
+def test_toy_labels_and_checkpoints():
+    from mlcompanion.models.toy_ce import log_checkpoints, toy_labels
+
+    assert toy_labels([3, 1, 2]).tolist() == [0, 0, 0, 1, 2, 2]
+    ck = log_checkpoints(1000, 10)
+    assert ck[0] == 0 and ck[-1] == 1000 and ck == sorted(set(ck))
+    for bad in ([5], [2, 0], [2, -1]):
+        with pytest.raises(ValueError):
+            toy_labels(bad)
+    with pytest.raises(ValueError):
+        log_checkpoints(0, 10)
+
+
+def test_toy_gradients_match_autograd():
+    from mlcompanion.models.toy_ce import _loss_and_grads
+
+    rng = np.random.default_rng(0)
+    theta, w = rng.normal(size=(7, 3)), rng.normal(size=(3, 4))
+    onehot = np.eye(4)[[0, 0, 1, 2, 3, 3, 3]]
+    loss, g_theta, g_w = _loss_and_grads(theta, w, onehot)
+    t, W = torch.tensor(theta, requires_grad=True), torch.tensor(w, requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(t @ W, torch.tensor([0, 0, 1, 2, 3, 3, 3]))
+    ref.backward()
+    assert loss == pytest.approx(float(ref), abs=1e-12)
+    np.testing.assert_allclose(g_theta, t.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(g_w, W.grad.numpy(), atol=1e-12)
+
+
+def test_toy_model_records_rankme_and_is_deterministic():
+    from mlcompanion.models.toy_ce import train_toy_ce
+
+    a = train_toy_ce([4, 2, 1, 1], dim=2, steps=300, lr=0.5, init_std=0.01, seed=3, checkpoints=[0, 100, 300])
+    b = train_toy_ce([4, 2, 1, 1], dim=2, steps=300, lr=0.5, init_std=0.01, seed=3, checkpoints=[0, 100, 300])
+    assert a.steps == [0, 100, 300] and a.rankme == b.rankme
+    assert all(1.0 <= r <= 2.0 + 1e-6 for r in a.rankme)
+    assert a.loss[-1] < a.loss[0] and a.features.shape == (8, 2)
+    # RankMe of the recorded eigenvalues is the RankMe of the features (covariance convention)
+    assert a.rankme[-1] == pytest.approx(rankme(torch.from_numpy(a.features)), rel=1e-12)
+    assert a.sigma[-1][0] >= a.sigma[-1][1] >= 0
+    with pytest.raises(ValueError):
+        train_toy_ce([4, 2], dim=2, steps=10, checkpoints=[11])
+    with pytest.raises(ValueError):
+        train_toy_ce([4, 2], dim=0, steps=10)
