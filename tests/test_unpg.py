@@ -380,6 +380,17 @@ def test_half_input_matches_float64_within_float32_error(half, head):
     assert xg.grad.dtype == half and torch.isfinite(xg.grad).all()
 
 
+def test_autocast_is_switched_off_inside():
+    """Under CPU autocast (bfloat16) the loss is computed as without it (float32), not in bfloat16."""
+    x, y = _batch(b=16, c=4, seed=5, dtype=torch.float32)
+    unpg = UNPGLoss(4, 8)
+    plain = unpg(x, y)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        auto = unpg(x, y)
+    assert auto.dtype == torch.float32
+    torch.testing.assert_close(auto, plain, rtol=1e-6, atol=1e-6)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # bad inputs
 # ---------------------------------------------------------------------------------------------------------
@@ -448,7 +459,12 @@ def test_verification_pairs_match_loop():
     np.testing.assert_allclose(scores.numpy(), ref_s, atol=1e-6)
     assert same.tolist() == ref_t
     s16, _ = verification_pairs(x.half(), y)
-    assert s16.dtype == torch.float32
+    assert s16.dtype == torch.float64  # scores are ranked: computed in float64 whatever the input
+    np.testing.assert_allclose(s16.numpy(), verification_pairs(x.half().double(), y)[0].numpy(), rtol=0, atol=0)
+    # near duplicates: float32 input gives the same ranking as its float64 upcast
+    xd = torch.cat([x, x[:3] + 1e-6 * x[3:6]])
+    yd = torch.cat([y, (y[:3] + 1) % 3])
+    np.testing.assert_array_equal(verification_pairs(xd, yd)[0].numpy(), verification_pairs(xd.double(), yd)[0].numpy())
 
 
 def _sk_step(scores, truth, far, drop):
@@ -536,7 +552,10 @@ def test_roc_auc_and_report_match_sklearn():
     (lambda: roc_auc([0.1, 0.2], [False, False]), "is_same"),
     (lambda: verification_pairs(torch.randn(1, 3), torch.tensor([0])), "embeddings"),
     (lambda: verification_pairs(torch.randn(4, 3), torch.tensor([0, 1])), "labels"),
-    (lambda: verification_metrics(torch.randn(4, 3), torch.tensor([0, 0, 0, 0])), "is_same"),
+    (lambda: verification_metrics(torch.randn(4, 3), torch.tensor([0, 0, 0, 0])), "labels must give"),
+    (lambda: verification_metrics(torch.randn(4, 3), torch.tensor([0, 1, 2, 3])), "labels must give"),
+    (lambda: verification_metrics(torch.randn(4, 3), torch.tensor([0, 0, 1, 1]), fars=2.0), "fars must"),
+    (lambda: verification_metrics(torch.randn(4, 3), torch.tensor([0, 0, 1, 1]), interpolation="x"), "interpolation"),
     (lambda: verification_metrics(torch.randn(4, 3), torch.tensor([0, 0, 1, 1]), fars=["x"]), "far"),
 ])
 def test_metric_bad_inputs_name_the_argument(call, match):

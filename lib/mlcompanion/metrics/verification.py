@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..distances.base import full_precision, no_autocast
+from ..distances.base import no_autocast
 from ..validation import check_embeddings, check_labels, check_probability
 from .anomaly import auroc
 
@@ -35,8 +35,9 @@ def verification_pairs(embeddings: torch.Tensor, labels: torch.Tensor) -> tuple[
         embeddings: (n, d) float embeddings (normalised inside; a zero row has cosine 0 with everything).
         labels: (n,) integer identities.
     Returns ``(scores, is_same)``: 1-D tensors of length n(n-1)/2 in row-major order (i, then j), the cosine
-    similarities (at least float32, detached) and whether the two samples share a label (bool).
-    Memory O(n^2).
+    similarities (float64 whatever the input dtype, detached: the metrics rank the scores, and float32 rounding
+    reorders near-duplicate pairs, whose cosines all round to ~1) and whether the two samples share a label
+    (bool). Memory O(n^2) (n = 2,000: 32 MB of float64 scores).
     """
     check_embeddings(embeddings, "embeddings")
     labels = check_labels(labels, embeddings.shape[0], "labels")
@@ -44,7 +45,7 @@ def verification_pairs(embeddings: torch.Tensor, labels: torch.Tensor) -> tuple[
     if n < 2:
         raise ValueError(f"embeddings must hold at least 2 samples to form a pair, got shape {tuple(embeddings.shape)}")
     with torch.no_grad(), no_autocast(embeddings.device):
-        f = F.normalize(full_precision(embeddings.detach()), dim=1)
+        f = F.normalize(embeddings.detach().double(), dim=1)
         upper = torch.ones(n, n, dtype=torch.bool, device=f.device).triu(diagonal=1)
         scores = (f @ f.t())[upper]
         is_same = (labels[:, None] == labels[None, :])[upper]
@@ -94,6 +95,23 @@ def _roc_points(s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.r_[0.0, fp / fp[-1]], np.r_[0.0, tp / tp[-1]]
 
 
+def _check_fars(far, name: str) -> tuple[bool, np.ndarray]:
+    """(is_scalar, FARs as a float64 array): a number in [0, 1] or a non-empty 1-D sequence of them."""
+    if np.ndim(far) == 0 and not isinstance(far, (list, tuple)):
+        return True, np.array([check_probability(far, name)])
+    fars_in = far.detach().cpu().double().numpy() if isinstance(far, torch.Tensor) else far
+    try:
+        fars = np.asarray(fars_in, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in [0, 1] or a 1-D sequence of them, got {far!r}") from None
+    if fars.ndim != 1 or fars.size == 0:
+        raise ValueError(f"{name} must be a number in [0, 1] or a non-empty 1-D sequence of them, got shape "
+                         f"{fars.shape}")
+    if not (np.isfinite(fars).all() and (fars >= 0).all() and (fars <= 1).all()):
+        raise ValueError(f"{name} must lie in [0, 1], got {fars.tolist()}")
+    return False, fars
+
+
 def tar_at_far(scores, is_same, far, *, interpolation: str = "step"):
     """True accept rate at a false accept rate (unpg, the verification metric of the paper's tables).
 
@@ -122,20 +140,7 @@ def tar_at_far(scores, is_same, far, *, interpolation: str = "step"):
     if interpolation not in _INTERPOLATIONS:
         raise ValueError(f"interpolation must be one of {_INTERPOLATIONS}, got {interpolation!r}")
     s, t = _check_scores_truth(scores, is_same)
-    scalar = np.ndim(far) == 0 and not isinstance(far, (list, tuple))
-    if scalar:
-        fars = np.array([check_probability(far, "far")])
-    else:
-        fars_in = far.detach().cpu().numpy() if isinstance(far, torch.Tensor) else far
-        try:
-            fars = np.asarray(fars_in, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"far must be a number in [0, 1] or a 1-D sequence of them, got {far!r}") from None
-        if fars.ndim != 1 or fars.size == 0:
-            raise ValueError(f"far must be a number in [0, 1] or a non-empty 1-D sequence of them, got shape "
-                             f"{fars.shape}")
-        if not (np.isfinite(fars).all() and (fars >= 0).all() and (fars <= 1).all()):
-            raise ValueError(f"far must lie in [0, 1], got {fars.tolist()}")
+    scalar, fars = _check_fars(far, "far")
     fpr, tpr = _roc_points(s, t)
     # last ROC point with fpr <= far; fpr is non-decreasing and the last point of a run of equal fpr has the
     # highest tpr, so this is max{tpr : fpr <= far}
@@ -168,15 +173,17 @@ def verification_metrics(embeddings: torch.Tensor, labels: torch.Tensor, fars=(1
         interpolation: see :func:`tar_at_far`.
     Returns ``{"tar_at_far": {far: tar}, "roc_auc": float, "n_genuine": int, "n_impostor": int}``.
     """
+    if interpolation not in _INTERPOLATIONS:
+        raise ValueError(f"interpolation must be one of {_INTERPOLATIONS}, got {interpolation!r}")
+    _, fars_arr = _check_fars(fars, "fars")
     scores, is_same = verification_pairs(embeddings, labels)
-    if isinstance(fars, torch.Tensor):
-        fars = fars.detach().cpu().double().reshape(-1).numpy()
-    elif np.ndim(fars) == 0 and not isinstance(fars, (list, tuple)):
-        fars = [fars]
-    tars = tar_at_far(scores, is_same, fars, interpolation=interpolation)  # validates fars
-    fars_arr = np.asarray(fars, dtype=np.float64)
+    n_genuine = int(is_same.sum())
+    if n_genuine == 0 or n_genuine == is_same.numel():
+        raise ValueError(f"labels must give at least one genuine pair (two samples of one identity) and one impostor "
+                         f"pair (two identities), got {n_genuine} genuine and {is_same.numel() - n_genuine} impostor "
+                         f"pairs")
     s, t = _check_scores_truth(scores, is_same)
-    n_genuine = int(t.sum())
+    tars = tar_at_far(s, t, fars_arr, interpolation=interpolation)
     return {
         "tar_at_far": {float(f): float(v) for f, v in zip(fars_arr, tars)},
         "roc_auc": auroc(t, s),
