@@ -191,8 +191,14 @@ def negative_pair_similarities(features: torch.Tensor, labels: torch.Tensor) -> 
         return _negative_pair_similarities(f, labels)
 
 
-def _inf_k(k) -> bool:
-    return not isinstance(k, (bool, str, bytes)) and isinstance(k, (int, float)) and k == float("inf")
+def _check_whisker(k, name: str) -> float:
+    """A whisker length: a number >= 0, or +inf (no filtering)."""
+    if not isinstance(k, (bool, str, bytes)) and isinstance(k, (int, float)) and k == float("inf"):
+        return float("inf")
+    try:
+        return check_positive(k, name, allow_zero=True)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number >= 0 or float('inf') (no filtering), got {k!r}") from None
 
 
 def _box_and_whisker_filter(sims: torch.Tensor, k: float) -> torch.Tensor:
@@ -230,7 +236,7 @@ def box_and_whisker_filter(sims: torch.Tensor, k: float = 1.5) -> torch.Tensor:
             else type(sims).__name__
         raise ValueError(f"sims must be a 1-D floating-point tensor of similarities, got {got}")
     check_finite(sims, "sims")
-    k = float("inf") if _inf_k(k) else check_positive(k, "k", allow_zero=True)
+    k = _check_whisker(k, "k")
     return _box_and_whisker_filter(full_precision(sims), k)
 
 
@@ -439,7 +445,7 @@ class UNPGLoss(_MarginSoftmaxHead):
             raise ValueError("theta_fallback applies to head='arcface' only, got head='cosface' with "
                              "theta_fallback=True")
         super().__init__(num_classes, embedding_size, s, m, theta_fallback)
-        self.wisk = float("inf") if _inf_k(wisk) else check_positive(wisk, "wisk", allow_zero=True)
+        self.wisk = _check_whisker(wisk, "wisk")
 
     def _negatives(self, f: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return _box_and_whisker_filter(_negative_pair_similarities(f, labels), self.wisk)
