@@ -14,6 +14,9 @@
 - ``anyloss``: classification metrics made differentiable (soft confusion matrix, 1 - metric losses)
 - ``harmonic``: the harmonic (distance-based) output layer and loss, with any distance family
 - ``equiangular``: equiangular basis vectors (generation) and the fixed-vector EBV head and loss
+- ``margin_softmax``: ArcFace / CosFace heads and UNPG's unified negative pair generation
+- ``proxy_anchor``: the Proxy-Anchor loss (positive divisor of pytorch-metric-learning or of the official code)
+- ``margin``: the margin loss of "Sampling matters" (global or per-class, fixed or learnt beta)
 """
 
 from .anyloss import AnyLoss, amplify, soft_confusion, soft_metric, weighted_bce
@@ -28,6 +31,17 @@ from .equiangular import (
     search_equiangular_basis,
     welch_bound,
 )
+from .margin import MarginLoss
+from .margin_softmax import (
+    ArcFaceLoss,
+    CosFaceLoss,
+    UNPGLoss,
+    box_and_whisker_filter,
+    cross_entropy_with_negatives,
+    margin_logits,
+    negative_pair_similarities,
+)
+from .proxy_anchor import ProxyAnchorLoss, proxy_anchor_from_proxies
 from .harmonic import HarmonicHead, HarmonicLoss, harmonic_logits, harmonic_loss, pca_structure
 from .mixup import MetrixLoss, metrix_mixed_term, mix_pairs
 from .pair import (
@@ -67,4 +81,7 @@ __all__ = [
     "HarmonicHead", "HarmonicLoss", "harmonic_logits", "harmonic_loss", "pca_structure",
     "EquiangularHead", "EquiangularLoss", "generate_equiangular_basis", "search_equiangular_basis",
     "max_abs_cosine", "welch_bound",
+    "ArcFaceLoss", "CosFaceLoss", "UNPGLoss", "margin_logits", "negative_pair_similarities", "box_and_whisker_filter",
+    "cross_entropy_with_negatives",
+    "ProxyAnchorLoss", "proxy_anchor_from_proxies", "MarginLoss",
 ]

@@ -3,6 +3,7 @@
 - ``retrieval``: k-NN retrieval and clustering (Recall@K, P@1, R-precision, MAP@R, NMI)
 - ``embedding_utilization``: how far test embeddings fall from the training embeddings (Metrix)
 - ``anomaly``: a thresholded distance rule and its AUROC / precision / recall
+- ``verification``: face-verification style TAR@FAR and ROC-AUC over all pairs (unpg)
 - ``fewshot``: episode accuracy with a 95% CI, the ICNN score
 - ``threshold``: per-class TAR/FAR/utility curves over thresholds and OPIS
 - ``centroid``: nearest-centroid classification of unseen classes
@@ -26,6 +27,7 @@ _EXPORTS = {
     "retrieval": ["knn", "recall_at_k", "precision_at_1", "r_precision", "map_at_r", "nmi", "retrieval_metrics"],
     "embedding_utilization": ["utilization", "nearest_train_distances"],
     "anomaly": ["anomaly_rule", "detection_metrics", "auroc"],
+    "verification": ["verification_pairs", "tar_at_far", "roc_auc", "verification_metrics"],
     "fewshot": ["fewshot_accuracy", "fewshot_eval", "icnn_score"],
     "threshold": ["class_utility_curves", "opis", "eps_opis", "ThresholdCurves", "UTILITIES"],
     "reward": ["canonicalize", "reward_norm", "starc_distance", "starc_distance_grid", "epic_distance", "potential_shaping", "policy_evaluation", "policy_iteration", "value_iteration", "normalized_regret"],
