@@ -364,7 +364,7 @@ def config(cap, stop_at_plateau=True):
 # %% [markdown]
 # ### The sweep (validation classes only)
 
-# %% tags=["timing"]
+# %%
 sweep_rows = []
 
 
@@ -437,12 +437,16 @@ for loss_name in P.losses:
         chosen[(loss_name, "squared_euclidean")] = (chosen[(loss_name, "snr")][0], 0.0)
 
 sweep_table = pd.DataFrame(sweep_rows).drop(columns=["key"])
-display(sweep_table.round(4))
+display(sweep_table.drop(columns=["train_seconds"]).round(4))
 display(Markdown(
     f"{len(sweep_rows)} sweep runs of {P.sweep_iterations} iterations (seed {P.seed}, validation classes only). "
     "Chosen: " + "; ".join(f"{l} {d}: margin {m:g}" + (f", λ {v:g}" if d.startswith("snr") else "")
                            for (l, d), (m, v) in chosen.items())
     + ". " + ("Grid edges: " + "; ".join(sweep_notes) + "." if sweep_notes else "No winner at a grid edge.")))
+
+# %% tags=["timing"]
+print(f"sweep training time: {sweep_table['train_seconds'].sum():.1f} s over {len(sweep_table)} runs")
+sweep_table[["loss", "distance", "margin", "λ", "train_seconds"]].round(2)
 
 # %% [markdown]
 # ### The arms, trained to a plateau (3 paired seeds)
