@@ -26,16 +26,32 @@ def convergence_sentence(table: pd.DataFrame, converged: Mapping[str, bool], tol
 
 
 def plot_validation_curves(ax, results: Mapping, arms: Sequence[str], seeds: Sequence[int],
-                           colors: Mapping[str, str], ylabel: str = "validation MAP@R (held-out training classes)"):
+                           colors: Mapping[str, str], ylabel: str = "validation MAP@R (held-out training classes)",
+                           labels: Mapping[str, str] | None = None, mean: bool = False):
     """Every run's validation curve (``results[(arm, seed)].curve``), one thin line per seed, one colour
-    per arm; curves of fewer than 3 points are drawn with markers."""
+    per arm; curves of fewer than 3 points are drawn with markers.
+
+    ``labels``: legend text per arm (default: the arm's name). ``mean``: also draw, thick, each arm's
+    mean over the seeds at the iterations where every seed is still running (runs stop at their own
+    plateau, so later points would average fewer seeds); the seeds are then drawn faint.
+    """
     for arm in arms:
-        for k, seed in enumerate(seeds):
-            steps, values = zip(*results[(arm, seed)].curve)
+        curves = [results[(arm, seed)].curve for seed in seeds]
+        label = (labels or {}).get(arm, arm)
+        for k, curve in enumerate(curves):
+            steps, values = zip(*curve)
             ax.plot(steps, values, "o-" if len(steps) < 3 else "-", lw=1, ms=3, color=colors[arm],
-                    label=arm if k == 0 else None)
+                    alpha=0.35 if mean else 1.0, label=label if k == 0 and not mean else None)
+        if mean:
+            shared = min(len(c) for c in curves)
+            steps = [step for step, _ in curves[0][:shared]]
+            if any([step for step, _ in c[:shared]] != steps for c in curves):
+                raise ValueError(f"mean=True needs the seeds of arm {arm!r} validated at the same iterations")
+            values = [sum(c[i][1] for c in curves) / len(curves) for i in range(shared)]
+            ax.plot(steps, values, "-", lw=2.2, color=colors[arm], label=label)
     ax.set_xlabel("iteration")
     ax.set_ylabel(ylabel)
-    ax.set_title("validation curves (one line per seed)")
+    ax.set_title("validation curves (thick: mean over seeds while all run)" if mean
+                 else "validation curves (one line per seed)")
     ax.legend(fontsize=8)
     return ax
