@@ -124,6 +124,7 @@ def test_run_arms_and_summaries(small_glyphs):
                             evaluate=lambda m: {"n_params": float(sum(p.numel() for p in m.parameters()))},
                             keep_models=True)
     assert custom["n_params"].item() == sum(p.numel() for p in kept[("c", 0)].model.parameters())
+    assert isinstance(kept[("c", 0)].loss, ContrastiveLoss) and results[("c", 0)].loss is None
 
 
 def test_train_config_validation():

@@ -39,7 +39,8 @@ def run_arms(
     initial weights and the same batches; only the loss differs.
 
     ``evaluate(model) -> {metric: value}`` replaces the default (retrieval metrics on ``test_set``);
-    ``keep_models=True`` keeps each trained model in ``results[(arm, seed)].model``.
+    ``keep_models=True`` keeps each trained model in ``results[(arm, seed)].model`` and its loss (with
+    any parameters it learnt: proxies, class weights) in ``.loss``.
 
     Validation (``cfg.eval_every > 0``): ``val_set`` is a split carved from the *training* classes
     (``mlcompanion.data.holdout_classes``), scored by ``val_metric`` (MAP@R by default: R@1 on a few
@@ -73,6 +74,7 @@ def run_arms(
             rows.append({"arm": name, "seed": int(seed), **metrics, "iterations": result.iterations,
                          "train_seconds": result.seconds})
             result.model = model if keep_models else None
+            result.loss = loss if keep_models else None
             results[(name, int(seed))] = result
     return pd.DataFrame(rows), results
 
@@ -94,7 +96,7 @@ def run_classifier_arms(
     """Classification counterpart of ``run_arms``: each arm builds its own ``(model, loss)`` pair
     (heads differ between arms), trained with ``train_classifier`` and scored by top-k accuracy on
     ``test_set`` (or by ``evaluate(model)``). Rows hold ``arm``, ``seed``, ``top1`` (...),
-    ``train_seconds``; ``keep_models=True`` keeps each model in ``results[(arm, seed)].model``.
+    ``train_seconds``; ``keep_models=True`` keeps each model in ``results[(arm, seed)].model`` and its loss in ``.loss``.
     Classes are ranked by the arm's ``loss.class_scores(outputs)`` where the loss defines it (see
     ``evaluate_classifier``), on the test and the validation set alike. Validation as in ``run_arms``, ``val_set`` (held-out training items) scored by top-1 accuracy.
     """
@@ -119,6 +121,7 @@ def run_classifier_arms(
             rows.append({"arm": name, "seed": int(seed), **metrics, "iterations": result.iterations,
                          "train_seconds": result.seconds})
             result.model = model if keep_models else None
+            result.loss = loss if keep_models else None
             results[(name, int(seed))] = result
     return pd.DataFrame(rows), results
 

@@ -90,6 +90,7 @@ class TrainResult:
     seconds: float = 0.0
     records: list = field(default_factory=list)
     model: nn.Module | None = None
+    loss: nn.Module | None = None  # kept with the model by run_arms / run_classifier_arms(keep_models=True)
     curve: list = field(default_factory=list)
     stopped: str = ""
     kept_iteration: int | None = None  # with cfg.keep_best: the iteration whose weights were restored
