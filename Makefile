@@ -26,7 +26,10 @@ DATA_ROOT ?=
 SEED ?= 0
 JOBS ?= 2
 
-.PHONY: help env figures test test-lib nb knobs lab sync bench lock clean
+SLURM_DIR ?= .slurm
+SWEEP ?=
+
+.PHONY: help env figures test test-lib nb knobs lab sync bench lock clean sweep slurm-up slurm-down
 
 help:
 	@echo "make figures   run every notebook (ci profile) and regenerate figures/ (sets up .venv if missing)"
@@ -36,6 +39,10 @@ help:
 	@echo "make lab       JupyterLab; the .py notebooks open as notebooks"
 	@echo "make sync      make every .py/.ipynb pair agree (the newer file wins; an edit in Lab is kept)"
 	@echo "make bench     loss benchmarks against pytorch-metric-learning"
+	@echo "make sweep SWEEP='--profile paper --slugs metrix --seeds 0 1 2 --executor slurm --partition gpu'"
+	@echo "               every notebook x seed as a job (python -m mlcompanion.pipeline sweep --help)"
+	@echo "make slurm-up  a one-node Slurm cluster on localhost for the sweep tests (root; Debian packages)"
+	@echo "make slurm-down  stop it"
 
 env: $(READY)
 
@@ -67,6 +74,17 @@ nb: $(READY)
 	@test -n "$(NB)" || { echo "usage: make nb NB=<slug> [PROFILE=paper DEVICE=cuda DATA_ROOT=/path]"; exit 2; }
 	$(PY) -m mlcompanion.pipeline run $(NB) --profile $(PROFILE) --device $(DEVICE) --seed $(SEED) \
 		$(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
+
+sweep: $(READY)
+	$(PY) -m mlcompanion.pipeline sweep $(SWEEP)
+
+slurm-up:
+	tools/slurm/install.sh
+	tools/slurm/up.sh $(SLURM_DIR)
+	@echo "now: source $(SLURM_DIR)/env   (then make test runs the Slurm tests too)"
+
+slurm-down:
+	tools/slurm/down.sh $(SLURM_DIR)
 
 knobs: $(READY)
 	$(PY) -m mlcompanion.pipeline knobs $(NB)

@@ -87,6 +87,9 @@ PROFILES = {
                   eval_every_epochs=2, plateau_tol=0.005, batch_fraction=0.05, hidden=2, lr=0.01, L=73.0,
                   L_sweep=[float(v) for v in range(1, 101, 3)], slp_cap=10000, slp_min=2000),
 }
+# One run's wall time per profile as the profile table states it (upper end, hours) and its GPUs:
+# `python -m mlcompanion.pipeline sweep` sets each job's time limit from it.
+COSTS = {"ci": {"hours": 0.05, "gpus": 0}, "paper": {"hours": 6, "gpus": 0}}
 P = resolve_profile(
     PROFILES, profile, device=device, data_root=data_root, seed=seed, namespace=globals(),
     n_seeds=n_seeds, arms=arms, tabular_ids=tabular_ids, cap_epochs=cap_epochs, min_epochs=min_epochs,

@@ -104,6 +104,9 @@ PROFILES = {
                   test_patients=["13", "23", "34", "6"], val_patients=["4", "2", "5", "19"], val_every=30,
                   min_iterations=4500, plateau_tol=0.002, keep_best=True, num_workers=8),
 }
+# One run's wall time per profile as the profile table states it (upper end, hours) and its GPUs:
+# `python -m mlcompanion.pipeline sweep` sets each job's time limit from it.
+COSTS = {"ci": {"hours": 0.05, "gpus": 0}, "paper": {"hours": 30, "gpus": 1}}
 P = resolve_profile(
     PROFILES, profile, device=device, data_root=data_root, seed=seed, namespace=globals(),
     n_seeds=n_seeds, arms=arms, regimes=regimes, normal_digits=normal_digits, paper_like_digits=paper_like_digits,

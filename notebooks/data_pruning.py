@@ -99,6 +99,9 @@ PROFILES = {
                   optimizer="sgd", weight_decay=5e-4, n_seeds=3, val_size=5000, test_size=10000, eval_every=500,
                   plateau_tol=0.002, min_iterations=3000),
 }
+# One run's wall time per profile as the profile table states it (upper end, hours) and its GPUs:
+# `python -m mlcompanion.pipeline sweep` sets each job's time limit from it.
+COSTS = {"ci": {"hours": 0.04, "gpus": 0}, "paper": {"hours": 15, "gpus": 1}}
 P = resolve_profile(
     PROFILES, profile, device=device, data_root=data_root, seed=seed, namespace=globals(),
     n_dim=n_dim, alphas_tot=alphas_tot, fractions=fractions, thetas_deg=thetas_deg, max_alpha_prune=max_alpha_prune,

@@ -117,6 +117,9 @@ PROFILES = {
                   gen_classes=[1000], gen_dims=[100, 300, 1000], gen_factors=[1.2, 1.3, 1.5], gen_steps=20000,
                   eval_crop=256, num_workers=16),
 }
+# One run's wall time per profile as the profile table states it (upper end, hours) and its GPUs:
+# `python -m mlcompanion.pipeline sweep` sets each job's time limit from it.
+COSTS = {"ci": {"hours": 0.1, "gpus": 0}, "lite": {"hours": 9, "gpus": 1}, "paper": {"hours": 864, "gpus": 8}}
 P = resolve_profile(
     PROFILES, profile, device=device, data_root=data_root, seed=seed, namespace=globals(),
     dataset=dataset, backbone=backbone, n_classes=n_classes, image_size=image_size, test_fonts=test_fonts,

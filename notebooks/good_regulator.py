@@ -67,6 +67,9 @@ PROFILES = {
                   n_couplings=29, coupling_range=[0.1, 1.5], dynamics_graph="K4",
                   dynamics_cs=[0.0, 0.1, 0.25, 0.5, -1.0, 1.0, 2.0, 5.0, 20.0, 100.0, 1000.0], tol=1e-6),
 }
+# One run's wall time per profile as the profile table states it (upper end, hours) and its GPUs:
+# `python -m mlcompanion.pipeline sweep` sets each job's time limit from it.
+COSTS = {"ci": {"hours": 0.01, "gpus": 0}, "paper": {"hours": 0.01, "gpus": 0}}
 P = resolve_profile(
     PROFILES, profile, device=device, data_root=data_root, seed=seed, namespace=globals(),
     topologies=topologies, extra_topologies=extra_topologies, n_couplings=n_couplings,

@@ -114,6 +114,9 @@ PROFILES = {
                   plateau_tol=0.002, min_iterations=500, n_seeds=3, val_fraction=0.1,
                   weights_iterations=20000, weights_batch=64),
 }
+# One run's wall time per profile as the profile table states it (upper end, hours) and its GPUs:
+# `python -m mlcompanion.pipeline sweep` sets each job's time limit from it.
+COSTS = {"ci": {"hours": 0.05, "gpus": 0}, "paper": {"hours": 1, "gpus": 1}}
 P = resolve_profile(
     PROFILES, profile, device=device, data_root=data_root, seed=seed, namespace=globals(),
     dataset=dataset, modadd_p=modadd_p, modadd_pairs=modadd_pairs, modadd_steps=modadd_steps,

@@ -84,6 +84,9 @@ PROFILES = {
                   embedding_dim=128, constraint="l2", classes_per_batch=16, samples_per_class=4, lr=1e-3,
                   episodes=600),
 }
+# One run's wall time per profile as the profile table states it (upper end, hours) and its GPUs:
+# `python -m mlcompanion.pipeline sweep` sets each job's time limit from it.
+COSTS = {"ci": {"hours": 0.12, "gpus": 0}, "paper": {"hours": 7.5, "gpus": 1}}
 P = resolve_profile(
     PROFILES, profile, device=device, data_root=data_root, seed=seed, namespace=globals(),
     dataset=dataset, iterations=iterations, eval_every=eval_every, plateau_tol=plateau_tol,

@@ -89,6 +89,9 @@ PROFILES = {
                   rf_samples=1000, mlp_width=512, mlp_depth=2, mlp_epochs=100, mlp_batch_size=64, mlp_lr=1e-3,
                   mlp_trials=100),
 }
+# One run's wall time per profile as the profile table states it (upper end, hours) and its GPUs:
+# `python -m mlcompanion.pipeline sweep` sets each job's time limit from it.
+COSTS = {"ci": {"hours": 0.03, "gpus": 0}, "paper": {"hours": 0.67, "gpus": 1}}
 P = resolve_profile(
     PROFILES, profile, device=device, data_root=data_root, seed=seed, namespace=globals(),
     tasks=tasks, compare_task=compare_task, n_train=n_train, n_test=n_test, n_seeds=n_seeds, n_samples=n_samples,

@@ -78,6 +78,9 @@ PROFILES = {
     "paper": dict(k_values=[5, 10, 25, 50, 100, 250, 500, 1000], n_draws=3, n_permutations=5, per_class=50,
                   pca_dim=0, C=1.0, max_iter=500, case_links=True, simplex_steps=200),
 }
+# One run's wall time per profile as the profile table states it (upper end, hours) and its GPUs:
+# `python -m mlcompanion.pipeline sweep` sets each job's time limit from it.
+COSTS = {"ci": {"hours": 0.02, "gpus": 0}, "paper": {"hours": 1, "gpus": 0}}
 P = resolve_profile(
     PROFILES, profile, device=device, data_root=data_root, seed=seed, namespace=globals(),
     k_values=k_values, n_draws=n_draws, n_permutations=n_permutations, per_class=per_class, pca_dim=pca_dim,

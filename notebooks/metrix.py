@@ -100,6 +100,9 @@ PROFILES = {
                   metrix_weight=0.4, metrix_pairing="pos_neg", resize=256, crop=224,
                   backbone_weights="~/.cache/torch/hub/checkpoints/resnet50-11ad3fa6.pth", num_workers=8),
 }
+# One run's wall time per profile as the profile table states it (upper end, hours) and its GPUs:
+# `python -m mlcompanion.pipeline sweep` sets each job's time limit from it.
+COSTS = {"ci": {"hours": 0.07, "gpus": 0}, "paper": {"hours": 9, "gpus": 1}}
 P = resolve_profile(
     PROFILES, profile, device=device, data_root=data_root, seed=seed, namespace=globals(),
     dataset=dataset, iterations=iterations, eval_every=eval_every, plateau_tol=plateau_tol,

@@ -105,6 +105,9 @@ PROFILES = {
                   toy_tol=0.02, models=["pythia-160m", "pythia-410m", "pythia-1b"],
                   checkpoint_steps=list(PYTHIA_STEPS), n_sequences=15000, min_tokens=32, max_length=512, batch_size=16),
 }
+# One run's wall time per profile as the profile table states it (upper end, hours) and its GPUs:
+# `python -m mlcompanion.pipeline sweep` sets each job's time limit from it.
+COSTS = {"ci": {"hours": 0.05, "gpus": 0}, "paper": {"hours": 1.2, "gpus": 1}}
 P = resolve_profile(
     PROFILES, profile, device=device, data_root=data_root, seed=seed, namespace=globals(),
     n_seeds=n_seeds, lm_steps=lm_steps, lm_warmup=lm_warmup, lm_lr=lm_lr, lm_min_lr_ratio=lm_min_lr_ratio,

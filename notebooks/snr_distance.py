@@ -115,6 +115,9 @@ PROFILES = {
                   lr_milestones=[1200, 2400], dataset="cub200", resize=256, crop=227,
                   backbone_weights="~/.cache/torch/hub/checkpoints/resnet50-11ad3fa6.pth", num_workers=8),
 }
+# One run's wall time per profile as the profile table states it (upper end, hours) and its GPUs:
+# `python -m mlcompanion.pipeline sweep` sets each job's time limit from it.
+COSTS = {"ci": {"hours": 0.08, "gpus": 0}, "paper": {"hours": 4, "gpus": 1}}
 P = resolve_profile(
     PROFILES, profile, device=device, data_root=data_root, seed=seed, namespace=globals(),
     iterations=iterations, n_seeds=n_seeds, losses=losses, distances=distances, triplet_margin=triplet_margin,

@@ -65,6 +65,9 @@ PROFILES = {
     "paper": dict(n_seeds=3, n_envs=128, n_pairs=24, interp_steps=16, n_states=32, n_actions=4, gamma=0.95,
                   mc_envs=128, chunk_envs=8),
 }
+# One run's wall time per profile as the profile table states it (upper end, hours) and its GPUs:
+# `python -m mlcompanion.pipeline sweep` sets each job's time limit from it.
+COSTS = {"ci": {"hours": 0.02, "gpus": 0}, "paper": {"hours": 0.42, "gpus": 0}}
 P = resolve_profile(
     PROFILES, profile, device=device, data_root=data_root, seed=seed, namespace=globals(),
     n_seeds=n_seeds, n_envs=n_envs, n_pairs=n_pairs, interp_steps=interp_steps, n_states=n_states,

@@ -101,6 +101,9 @@ PROFILES = {
                   test_query=15, embedding_dim=64, lr=1e-3, lr_milestones=list(range(2000, 20000, 2000)),
                   lr_gamma=0.5, icnn_k=4, resize=92, crop=84, num_workers=8),
 }
+# One run's wall time per profile as the profile table states it (upper end, hours) and its GPUs:
+# `python -m mlcompanion.pipeline sweep` sets each job's time limit from it.
+COSTS = {"ci": {"hours": 0.07, "gpus": 0}, "paper": {"hours": 16, "gpus": 1}}
 P = resolve_profile(
     PROFILES, profile, device=device, data_root=data_root, seed=seed, namespace=globals(),
     iterations=iterations, eval_every=eval_every, plateau_tol=plateau_tol, min_iterations=min_iterations,

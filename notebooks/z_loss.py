@@ -91,6 +91,9 @@ PROFILES = {
                   plateau_tol=0.002, min_iterations=5000, context=10, embedding_dim=512, max_lines=0,
                   timing_classes=[1000, 10000, 100000, 800000]),
 }
+# One run's wall time per profile as the profile table states it (upper end, hours) and its GPUs:
+# `python -m mlcompanion.pipeline sweep` sets each job's time limit from it.
+COSTS = {"ci": {"hours": 0.05, "gpus": 0}, "paper": {"hours": 6, "gpus": 1}}
 P = resolve_profile(
     PROFILES, profile, device=device, data_root=data_root, seed=seed, namespace=globals(),
     iterations=iterations, n_seeds=n_seeds, batch_size=batch_size, lr_grid=lr_grid, zloss_grid=zloss_grid,

@@ -177,6 +177,31 @@ def notebook_profiles(slug: str) -> dict[str, dict]:
     Executes, in a fresh interpreter, the code cells before the one that defines ``PROFILES`` and
     that cell up to the definition (imports, parameters and constants: a second or two).
     """
+    return notebook_constant(slug, "PROFILES")
+
+
+def notebook_costs(slug: str) -> dict[str, dict]:
+    """The notebook's stated cost of one run per profile: ``COSTS[profile] = {"hours": h, "gpus": g}``.
+
+    ``hours`` is the wall time the notebook's profile table states for one run (all the arms and
+    inner seeds that run does) on the stated hardware, upper end of the estimate; ``gpus`` the GPUs
+    it runs on. ``mlcompanion.sweep`` turns it into a job's time limit.
+    """
+    costs = notebook_constant(slug, "COSTS")
+    for profile, cost in costs.items():
+        if not (isinstance(cost, dict) and set(cost) == {"hours", "gpus"}
+                and isinstance(cost["hours"], (int, float)) and cost["hours"] > 0
+                and isinstance(cost["gpus"], int) and cost["gpus"] >= 0):
+            raise SystemExit(f"{slug}: COSTS[{profile!r}] must be {{'hours': > 0, 'gpus': int >= 0}}, got {cost!r}")
+    return costs
+
+
+def notebook_constant(slug: str, name: str):
+    """A constant the notebook assigns at top level (``PROFILES``, ``COSTS``), read without running it.
+
+    Executes, in a fresh interpreter, the code cells before the assignment and the assigning cell up
+    to it, then prints the value as JSON.
+    """
     import jupytext
 
     py, _ = _paths(slug)
@@ -185,20 +210,21 @@ def notebook_profiles(slug: str) -> dict[str, dict]:
     for source in cells:
         tree = ast.parse(source)
         for i, node in enumerate(tree.body):
-            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "PROFILES" for t in node.targets):
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
                 prefix.append(ast.unparse(ast.Module(body=tree.body[: i + 1], type_ignores=[])))
-                return _evaluate_profiles("\n\n".join(prefix), slug)
+                return _evaluate_constant("\n\n".join(prefix), slug, name)
         prefix.append(source)
-    raise SystemExit(f"{slug}: no code cell defines PROFILES")
+    raise SystemExit(f"{slug}: no code cell defines {name}")
 
 
-def _evaluate_profiles(code: str, slug: str) -> dict[str, dict]:
-    program = code + "\n\nimport json as _json\nprint('\\n@@PROFILES@@' + _json.dumps(PROFILES, default=repr))\n"
+def _evaluate_constant(code: str, slug: str, name: str):
+    marker = f"@@{name}@@"
+    program = code + f"\n\nimport json as _json\nprint('\\n{marker}' + _json.dumps({name}, default=repr))\n"
     env = {**os.environ, "MPLBACKEND": "Agg"}
     out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=NOTEBOOKS, env=env)
-    if out.returncode != 0 or "@@PROFILES@@" not in out.stdout:
-        raise SystemExit(f"{slug}: could not read its PROFILES:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.rsplit("@@PROFILES@@", 1)[1])
+    if out.returncode != 0 or marker not in out.stdout:
+        raise SystemExit(f"{slug}: could not read its {name}:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.rsplit(marker, 1)[1])
 
 
 def check_run_parameters(slug: str, profile: str, seed: int, knobs: dict) -> dict:
@@ -322,6 +348,9 @@ def run_record(slug: str, profile: str, device: str, data_root: str | None, seed
         "cuda": torch.version.cuda,
         "device_name": torch.cuda.get_device_name(0) if cuda and device.startswith("cuda") else platform.processor() or platform.machine(),
         "cpu": _kernel_cpu_report(NOTEBOOKS),
+        "node": os.environ.get("SLURMD_NODENAME") or platform.node(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "start": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "end": None,
         "seconds": None,
@@ -330,8 +359,14 @@ def run_record(slug: str, profile: str, device: str, data_root: str | None, seed
     }
 
 
-def run_profile(slug: str, profile: str, device: str, data_root: str | None, seed: int, knobs: dict) -> Path:
-    """Execute a copy of the notebook with another profile into ``results/``; return the run folder."""
+def run_profile(slug: str, profile: str, device: str, data_root: str | None, seed: int, knobs: dict, *,
+                out_dir: Path | None = None, sync_first: bool = True) -> Path:
+    """Execute a copy of the notebook with another profile into ``results/``; return the run folder.
+
+    ``out_dir`` (new, must not exist) replaces ``results/<slug>/<profile>-<UTC time>/``; a sweep job
+    passes ``sync_first=False`` (the sweep synced the pairs once before submitting: jobs running side
+    by side must not rewrite the shared ``.ipynb``).
+    """
     from .profiles import check_device
 
     resolved = check_run_parameters(slug, profile, seed, knobs)
@@ -342,9 +377,12 @@ def run_profile(slug: str, profile: str, device: str, data_root: str | None, see
     if data_root is not None:
         data_root = str(Path(data_root).expanduser().resolve())
     _, ipynb = _paths(slug)
-    sync(slug)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out_dir = RESULTS / slug / f"{profile}-{stamp}"
+    if sync_first:
+        sync(slug)
+    if out_dir is None:
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        out_dir = RESULTS / slug / f"{profile}-{stamp}"
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=False)
     record = run_record(slug, profile, device, data_root, seed, resolved)
     record_path = out_dir / "run.json"
@@ -410,6 +448,7 @@ def main(argv=None) -> None:
     figs.add_argument("slugs", nargs="*")
     sub.add_parser("sync", help="make every .py/.ipynb pair agree (the newer file wins)")
     sub.add_parser("gallery", help="rebuild figures/README.md")
+    _sweep_parser(sub)
     args = parser.parse_args(argv)
 
     if args.cmd == "run":
@@ -440,6 +479,75 @@ def main(argv=None) -> None:
         from .gallery import build_gallery
 
         print(build_gallery())
+    elif args.cmd == "sweep":
+        _sweep_command(args)
+
+
+def _sweep_parser(sub) -> None:
+    sw = sub.add_parser(
+        "sweep", help="every notebook x seed of a profile as jobs (Slurm, local or debug; see mlcompanion.sweep)",
+        description="`sweep` submits and waits; `sweep plan` prints the runs' time limits and GPU-hours "
+                    "without submitting; `sweep status` prints each run's state; `sweep summary` the "
+                    "verdicts per notebook and seed; `sweep cancel` cancels what is queued or running. "
+                    "status/summary/cancel take the same arguments as the sweep (or just --sweep-dir).")
+    sw.add_argument("action", nargs="?", default="submit", choices=("submit", "plan", "status", "summary", "cancel"))
+    sw.add_argument("--profile", default="ci")
+    sw.add_argument("--slugs", nargs="+", default=None, help="notebooks (default: all)")
+    sw.add_argument("--seeds", nargs="+", type=int, default=[0])
+    sw.add_argument("--device", default=None, help="torch device of every run (default: cuda when the profile "
+                                                   "states GPUs, else cpu)")
+    sw.add_argument("--data-root", default=None)
+    sw.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    sw.add_argument("--executor", default="local", choices=("slurm", "local", "debug"))
+    sw.add_argument("--partition", default=None)
+    sw.add_argument("--gpus-per-job", type=int, default=None, help="default: the notebook's COSTS gpus")
+    sw.add_argument("--cpus-per-job", type=int, default=1)
+    sw.add_argument("--mem-gb", type=float, default=None)
+    sw.add_argument("--jobs", type=int, default=None, help="at most this many runs at once")
+    sw.add_argument("--time-factor", type=float, default=2.0, help="job time limit = stated cost x factor")
+    sw.add_argument("--time-limit", type=int, default=None, help="minutes, for every job (overrides COSTS)")
+    sw.add_argument("--sweep-dir", default=None)
+    sw.add_argument("--results", default=None, help="where the runs write (default: results/, "
+                                                    "$COMPANION_RESULTS_DIR); on a cluster, a shared folder")
+    sw.add_argument("--no-wait", action="store_true", help="submit and return (check with `sweep status`)")
+    sw.add_argument("--poll", type=float, default=10.0, help="seconds between state checks while waiting")
+
+
+def _sweep_command(args) -> None:
+    from . import sweep as sw
+
+    results = Path(args.results).expanduser().resolve() if args.results else RESULTS
+    if args.sweep_dir and args.action != "submit" and args.slugs is None:
+        sweep = sw.Sweep.load(args.sweep_dir)
+    else:
+        slugs = args.slugs or notebook_slugs()
+        knobs = {name: _parse_value(value) for name, value in args.param}
+        runs = sw.plan_runs(slugs, args.profile, args.seeds, device=args.device, data_root=args.data_root, knobs=knobs)
+        folder = Path(args.sweep_dir) if args.sweep_dir else sw.default_sweep_dir(results, runs)
+        if args.action == "plan":
+            print(sw.plan_table(runs, time_factor=args.time_factor, time_limit=args.time_limit))
+            return
+        if args.action == "submit":
+            sweep = sw.submit_sweep(runs, executor=args.executor, sweep_dir=folder, results=results,
+                                    time_factor=args.time_factor, time_limit=args.time_limit,
+                                    partition=args.partition, gpus_per_job=args.gpus_per_job,
+                                    cpus_per_job=args.cpus_per_job, mem_gb=args.mem_gb, jobs=args.jobs,
+                                    wait=not args.no_wait, poll_s=args.poll)
+            print(f"sweep folder: {sweep.folder}")
+            if args.no_wait:
+                return
+            print(sw.format_status(sw.sweep_status(sweep)))
+            print()
+            print(sw.format_summary(sw.summarize(sweep)))
+            return
+        sweep = sw.Sweep.load(folder)
+    if args.action == "status":
+        print(sw.format_status(sw.sweep_status(sweep)))
+    elif args.action == "summary":
+        print(sw.format_summary(sw.summarize(sweep)))
+    elif args.action == "cancel":
+        ids = sw.cancel_sweep(sweep)
+        print(f"cancelled {len(ids)} job(s): {' '.join(ids)}" if ids else "nothing queued or running")
 
 
 if __name__ == "__main__":
