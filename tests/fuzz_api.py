@@ -396,6 +396,9 @@ EXAMPLES: dict[str, Example] = {
                         names={"value": "fuzz_arg", "name": "fuzz_arg"}),
     "check_probability": E(lambda g, o: {"value": 0.5, "name": "fuzz_arg"},
                            names={"value": "fuzz_arg", "name": "fuzz_arg"}),
+    "check_int": E(lambda g, o: {"value": 3, "name": "fuzz_arg"}, names={"value": "fuzz_arg", "name": "fuzz_arg"}),
+    "check_choice": E(lambda g, o: {"value": "a", "name": "fuzz_arg", "options": ("a", "b")},
+                      names={"value": "fuzz_arg", "name": "fuzz_arg", "options": "fuzz_arg"}),
 }
 
 # HarmonicHead with a learned Mahalanobis precision (a float64 input once met a float32 precision).

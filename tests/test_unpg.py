@@ -408,7 +408,7 @@ _COS = torch.rand(4, 3) * 2 - 1
     (lambda: ArcFaceLoss(3, 3, m=float("nan")), "m must"),
     (lambda: ArcFaceLoss(3, 3, theta_fallback="yes"), "theta_fallback"),
     (lambda: CosFaceLoss(3, 3, m="0.35"), "m must"),
-    (lambda: UNPGLoss(3, 3, head="magface"), "kind"),
+    (lambda: UNPGLoss(3, 3, head="magface"), "head"),
     (lambda: UNPGLoss(3, 3, wisk=-1.0), "wisk"),
     (lambda: UNPGLoss(3, 3, wisk=float("nan")), "wisk"),
     (lambda: UNPGLoss(3, 3, head="cosface", theta_fallback=True), "theta_fallback"),

@@ -17,6 +17,8 @@ __all__ = [
     "check_number",
     "check_square_matrix",
     "check_seed",
+    "check_int",
+    "check_choice",
 ]
 
 
@@ -100,6 +102,35 @@ def check_seed(seed, name: str = "seed") -> int:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < 2 ** 63:
         raise ValueError(f"{name} must be an int in [0, 2^63), got {seed!r}")
     return int(seed)
+
+
+def check_int(value, name: str, minimum: int = 1) -> int:
+    """Check a Python or NumPy integer >= ``minimum`` (booleans refused) and return it as an int."""
+    import numbers
+
+    if isinstance(minimum, bool) or not isinstance(minimum, numbers.Integral):
+        raise TypeError(f"minimum must be an int, got {minimum!r}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_choice(value, name: str, options):
+    """Check that ``value`` is one of ``options`` (a tuple of allowed values) and return it.
+
+    Equality decides, except that a boolean never stands for 1 or 0 (``True`` is not ``1`` here).
+    """
+    def same(option) -> bool:
+        try:
+            return bool(value == option) and isinstance(value, bool) == isinstance(option, bool)
+        except (TypeError, ValueError, RuntimeError):  # e.g. a tensor compared with a tuple
+            return False
+
+    if isinstance(options, (str, bytes)) or not hasattr(options, "__iter__"):
+        raise TypeError(f"options must be a tuple of the allowed values of {name}, got {options!r}")
+    if not any(same(option) for option in options):
+        raise ValueError(f"{name} must be one of {options}, got {value!r}")
+    return value
 
 
 def check_square_matrix(mat, name: str = "mat") -> torch.Tensor:

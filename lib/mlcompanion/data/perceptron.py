@@ -32,24 +32,18 @@ import math
 import numpy as np
 import torch
 
-from ..validation import check_embeddings, check_finite
+from ..validation import check_embeddings, check_finite, check_int
 
 __all__ = ["teacher_student", "probe_at_angle", "max_margin_student", "generalisation_error", "canonical_teacher",
            "teacher_projections", "plane_probe_margins", "complete_inputs"]
 
 
-def _check_int(value, name: str, minimum: int = 1) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def teacher_student(n_dim: int, n_examples: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Draw ``(x, y, teacher)``: float64 ``(P, N)`` Gaussian inputs, float64 labels in {-1, +1}
     ``y = sign(teacher . x)``, and the float64 ``(N,)`` Gaussian teacher (data_pruning, Sec. 2)."""
-    n_dim = _check_int(n_dim, "n_dim")
-    n_examples = _check_int(n_examples, "n_examples")
-    seed = _check_int(seed, "seed", minimum=0)
+    n_dim = check_int(n_dim, "n_dim")
+    n_examples = check_int(n_examples, "n_examples")
+    seed = check_int(seed, "seed", minimum=0)
     g = torch.Generator().manual_seed(seed)
     teacher = torch.randn(n_dim, generator=g, dtype=torch.float64)
     x = torch.randn(n_examples, n_dim, generator=g, dtype=torch.float64)
@@ -71,7 +65,7 @@ def probe_at_angle(teacher: torch.Tensor, theta: float, seed: int) -> torch.Tens
         raise ValueError(f"theta must be an angle in radians in [0, pi], got {theta!r}") from None
     if not (0.0 <= theta <= math.pi):
         raise ValueError(f"theta must be an angle in radians in [0, pi], got {theta!r}")
-    seed = _check_int(seed, "seed", minimum=0)
+    seed = check_int(seed, "seed", minimum=0)
     t = teacher.to(torch.float64)
     if not bool(t.norm() > 0):
         raise ValueError("teacher must be a non-zero vector")
@@ -135,7 +129,7 @@ def generalisation_error(student: torch.Tensor, teacher: torch.Tensor) -> float:
 
 def canonical_teacher(n_dim: int) -> torch.Tensor:
     """The teacher ``e_1`` (float64, ``(n_dim,)``) of ``teacher_projections`` / ``complete_inputs``."""
-    n_dim = _check_int(n_dim, "n_dim", minimum=2)
+    n_dim = check_int(n_dim, "n_dim", minimum=2)
     t = torch.zeros(n_dim, dtype=torch.float64)
     t[0] = 1.0
     return t
@@ -145,8 +139,8 @@ def teacher_projections(n_examples: int, seed: int) -> torch.Tensor:
     """Float64 ``(P, 2)``: the coordinates of ``P`` standard Gaussian inputs along the teacher ``e_1``
     (column 0; the label is its sign) and along ``e_2`` (column 1), the first step of a two-step
     draw of ``teacher_student`` data (module docstring)."""
-    n_examples = _check_int(n_examples, "n_examples")
-    seed = _check_int(seed, "seed", minimum=0)
+    n_examples = check_int(n_examples, "n_examples")
+    seed = check_int(seed, "seed", minimum=0)
     g = torch.Generator().manual_seed(seed)
     return torch.randn(n_examples, 2, generator=g, dtype=torch.float64)
 
@@ -175,8 +169,8 @@ def complete_inputs(proj: torch.Tensor, idx: torch.Tensor, n_dim: int, seed: int
     """
     if not isinstance(proj, torch.Tensor) or proj.dim() != 2 or proj.shape[1] != 2:
         raise ValueError(f"proj must be a (P, 2) tensor from teacher_projections, got {proj!r:.80}")
-    n_dim = _check_int(n_dim, "n_dim", minimum=2)
-    seed = _check_int(seed, "seed", minimum=0)
+    n_dim = check_int(n_dim, "n_dim", minimum=2)
+    seed = check_int(seed, "seed", minimum=0)
     idx = torch.as_tensor(idx, dtype=torch.int64)
     if idx.dim() != 1 or idx.numel() == 0:
         raise ValueError(f"idx must be a non-empty 1-D index tensor, got shape {tuple(idx.shape)}")

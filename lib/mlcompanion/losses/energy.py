@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..validation import check_embeddings, check_labels, check_positive
+from ..validation import check_choice, check_embeddings, check_labels, check_positive
 
 __all__ = ["sample_energy_pairs", "log_energy", "EnergyConfusion", "EnergyConfusedLoss", "SAMPLINGS"]
 
@@ -52,12 +52,6 @@ def _check_n_partners(n_partners) -> int:
     if isinstance(n_partners, bool) or not isinstance(n_partners, int) or n_partners < 1:
         raise ValueError(f"n_partners must be a positive int, got {n_partners!r}")
     return n_partners
-
-
-def _check_sampling(sampling) -> str:
-    if sampling not in SAMPLINGS:
-        raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
-    return sampling
 
 
 def sample_energy_pairs(
@@ -73,7 +67,7 @@ def sample_energy_pairs(
     docstring for the two samplings.
     """
     n_partners = _check_n_partners(n_partners)
-    sampling = _check_sampling(sampling)
+    sampling = check_choice(sampling, "sampling", SAMPLINGS)
     if generator is not None and (not isinstance(generator, torch.Generator) or generator.device.type != "cpu"):
         raise ValueError(f"generator must be a CPU torch.Generator or None, got {generator!r}")
     if not isinstance(labels, torch.Tensor):
@@ -161,7 +155,7 @@ class EnergyConfusion(nn.Module):
                  generator: torch.Generator | None = None, seed: int = 0):
         super().__init__()
         self.n_partners = _check_n_partners(n_partners)
-        self.sampling = _check_sampling(sampling)
+        self.sampling = check_choice(sampling, "sampling", SAMPLINGS)
         if generator is None:
             if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
                 raise ValueError(f"seed must be a non-negative int, got {seed!r}")

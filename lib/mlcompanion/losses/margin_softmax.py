@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..distances.base import full_precision, no_autocast, safe_sqrt
-from ..validation import check_embeddings, check_finite, check_labels, check_positive
+from ..validation import check_choice, check_embeddings, check_finite, check_labels, check_positive
 from .proxy import _positive_int
 
 __all__ = [
@@ -62,12 +62,6 @@ _KINDS = ("arcface", "cosface")
 DEFAULT_MARGIN = {"arcface": 0.5, "cosface": 0.35}
 # cosines a rounding error may put just outside [-1, 1]; anything further out is refused
 _COS_SLACK = 1e-3
-
-
-def _check_kind(kind) -> str:
-    if kind not in _KINDS:
-        raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
-    return kind
 
 
 def _check_margin(m, kind: str, name: str = "m") -> float:
@@ -152,7 +146,7 @@ def margin_logits(cos: torch.Tensor, labels: torch.Tensor, kind: str = "arcface"
     Returns (B, C) logits in at least float32 (float64 stays float64).
     """
     check_embeddings(cos, "cos", allow_empty=True)
-    kind = _check_kind(kind)
+    kind = check_choice(kind, "kind", _KINDS)
     labels = _check_class_labels(labels, cos.shape[0], cos.shape[1], "labels")
     s = check_positive(s, "s")
     m = _check_margin(m, kind)
@@ -440,7 +434,7 @@ class UNPGLoss(_MarginSoftmaxHead):
 
     def __init__(self, num_classes: int, embedding_size: int, head: str = "arcface", s: float = 64.0,
                  m: float | None = None, wisk: float = 1.5, theta_fallback: bool = False):
-        self.kind = _check_kind(head)
+        self.kind = check_choice(head, "head", _KINDS)
         if head == "cosface" and theta_fallback:
             raise ValueError("theta_fallback applies to head='arcface' only, got head='cosface' with "
                              "theta_fallback=True")

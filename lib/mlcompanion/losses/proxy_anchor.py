@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..distances.base import full_precision, no_autocast
-from ..validation import check_embeddings, check_labels, check_number, check_positive
+from ..validation import check_choice, check_embeddings, check_labels, check_number, check_positive
 from .proxy import _positive_int
 
 __all__ = ["ProxyAnchorLoss", "proxy_anchor_from_proxies"]
@@ -29,12 +29,6 @@ def _log1p_sum_exp(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     every column's maximum finite, so the masked-out entries (-inf) get gradient exactly 0."""
     masked = logits.masked_fill(~mask, float("-inf"))
     return torch.logsumexp(torch.cat([masked, logits.new_zeros(1, logits.shape[1])]), dim=0)
-
-
-def _check_pos_divisor(pos_divisor) -> str:
-    if pos_divisor not in POS_DIVISORS:
-        raise ValueError(f"pos_divisor must be one of {POS_DIVISORS}, got {pos_divisor!r}")
-    return pos_divisor
 
 
 def proxy_anchor_from_proxies(
@@ -87,7 +81,7 @@ def proxy_anchor_from_proxies(
         )
     margin = check_number(margin, "margin")
     alpha = check_positive(alpha, "alpha")
-    _check_pos_divisor(pos_divisor)
+    check_choice(pos_divisor, "pos_divisor", POS_DIVISORS)
     return _proxy_anchor(embeddings, labels, proxies, margin, alpha, pos_divisor)
 
 
@@ -140,7 +134,7 @@ class ProxyAnchorLoss(nn.Module):
         self.embedding_dim = _positive_int(embedding_dim, "embedding_dim")
         self.margin = check_number(margin, "margin")
         self.alpha = check_positive(alpha, "alpha")
-        self.pos_divisor = _check_pos_divisor(pos_divisor)
+        self.pos_divisor = check_choice(pos_divisor, "pos_divisor", POS_DIVISORS)
         self.proxies = nn.Parameter(torch.empty(num_classes, embedding_dim))
         nn.init.kaiming_normal_(self.proxies, mode="fan_out")
 

@@ -21,7 +21,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..validation import check_embeddings, check_labels, check_seed
+from ..validation import check_choice, check_embeddings, check_int, check_labels, check_seed
 
 __all__ = [
     "class_centroids",
@@ -32,18 +32,6 @@ __all__ = [
 ]
 
 _METRICS = ("cosine", "euclidean")
-
-
-def _check_metric(metric) -> str:
-    if metric not in _METRICS:
-        raise ValueError(f"metric must be one of {_METRICS}, got {metric!r}")
-    return metric
-
-
-def _check_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 def class_centroids(embeddings: torch.Tensor, labels: torch.Tensor, metric: str = "cosine"):
@@ -59,7 +47,7 @@ def class_centroids(embeddings: torch.Tensor, labels: torch.Tensor, metric: str 
 def _centroids(embeddings, labels, metric, emb_name, labels_name):
     check_embeddings(embeddings, emb_name)
     check_labels(labels, embeddings.shape[0], labels_name)
-    _check_metric(metric)
+    check_choice(metric, "metric", _METRICS)
     x = F.normalize(embeddings, dim=1) if metric == "cosine" else embeddings
     classes, inverse = torch.unique(labels, sorted=True, return_inverse=True)
     sums = torch.zeros(len(classes), x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, inverse, x)
@@ -101,7 +89,7 @@ def split_support_query(labels: torch.Tensor, shot: int, seed: int = 0, eligible
     (support, query) over the items.
     """
     check_labels(labels)
-    shot = _check_int(shot, "shot")
+    shot = check_int(shot, "shot")
     seed = check_seed(seed)
     n = len(labels)
     if n == 0:
@@ -165,9 +153,9 @@ def fewshot_episodes(embeddings: torch.Tensor, labels: torch.Tensor, way: int = 
     """
     check_embeddings(embeddings)
     check_labels(labels, embeddings.shape[0])
-    way, shot, query, episodes = (_check_int(v, n) for v, n in
+    way, shot, query, episodes = (check_int(v, n) for v, n in
                                   ((way, "way"), (shot, "shot"), (query, "query"), (episodes, "episodes")))
-    _check_metric(metric)
+    check_choice(metric, "metric", _METRICS)
     classes, inverse = torch.unique(labels, return_inverse=True)
     if len(classes) < way:
         raise ValueError(f"way must be <= the number of classes in labels ({len(classes)}), got {way}")

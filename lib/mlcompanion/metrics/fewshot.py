@@ -23,7 +23,7 @@ import math
 import numpy as np
 import torch
 
-from ..validation import check_embeddings, check_labels, check_positive
+from ..validation import check_embeddings, check_int, check_labels, check_positive
 
 __all__ = ["fewshot_accuracy", "fewshot_eval", "icnn_score", "DISTANCE_EPS"]
 
@@ -67,12 +67,6 @@ def fewshot_accuracy(acc_per_episode, ddof: int = 0) -> tuple[float, float]:
 def _sq_dists(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Squared Euclidean distances by explicit differences (exactly 0 on the diagonal; batched)."""
     return (x.unsqueeze(-2) - y.unsqueeze(-3)).pow(2).sum(-1)
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def icnn_score(
@@ -125,7 +119,7 @@ def icnn_score(
         check_labels(target_labels, targets.shape[0], "target_labels")
         if targets.shape[1] != x.shape[1]:
             raise ValueError(f"targets must have the embedding dimension of x ({x.shape[1]}), got {targets.shape[1]}")
-    k = _check_int(k, "k", 1)
+    k = check_int(k, "k", 1)
     check_positive(eps, "eps")
     m = targets.shape[0]
     first = 1 if drop_first else 0
@@ -135,7 +129,7 @@ def icnn_score(
     clipped = k + 2 >= m
     if clipped:
         k = m - 2
-    ipc = k + 1 if ipc is None else _check_int(ipc, "ipc", 1)
+    ipc = k + 1 if ipc is None else check_int(ipc, "ipc", 1)
     if ipc + first > m:
         raise ValueError(f"icnn_score: ipc + {first} neighbours must exist among the {m} targets (rows of x or "
                          f"targets), got ipc = {ipc}")
@@ -204,7 +198,7 @@ def fewshot_eval(
     check_embeddings(embeddings)
     check_labels(labels, embeddings.shape[0])
     for value, name in ((way, "way"), (shot, "shot"), (query, "query"), (episodes, "episodes")):
-        _check_int(value, name, 1)
+        check_int(value, name, 1)
     try:
         sampler = EpisodeSampler(labels, way=way, shot=shot, query=query, n_episodes=episodes, seed=seed)
     except ValueError as err:

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy import optimize, special, stats
+from ..validation import check_choice, check_int
 
 __all__ = [
     "MIN_SAMPLES",
@@ -121,18 +122,6 @@ def _check_eps(eps) -> np.ndarray:
     if not np.isfinite(x).all() or (x <= 0).any():
         raise ValueError(f"eps (target test error) must be finite and > 0, got {eps!r}")
     return x
-
-
-def _check_units(units: str) -> str:
-    if units not in _UNITS:
-        raise ValueError(f"units must be one of {_UNITS}, got {units!r}")
-    return units
-
-
-def _check_int(value, name: str, minimum: int = 1) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _check_positive(value, name: str) -> float:
@@ -218,8 +207,8 @@ def fit_scaled_ncx2(errors, *, normalise: bool = True, max_samples: int | None =
     """
     e = _check_errors(errors)
     if max_samples is not None:
-        _check_int(max_samples, "max_samples", MIN_SAMPLES)
-    seed = _check_int(seed, "seed", 0)
+        check_int(max_samples, "max_samples", MIN_SAMPLES)
+    seed = check_int(seed, "seed", 0)
     sub = e
     if max_samples is not None and e.size > max_samples:
         sub = e[np.random.default_rng(seed).choice(e.size, size=max_samples, replace=False)]
@@ -280,7 +269,7 @@ def inductive_bias(eps, fit: NCX2Fit, units: str = "nats"):
     """
     if not isinstance(fit, NCX2Fit):
         raise ValueError(f"fit must be an NCX2Fit from fit_scaled_ncx2, got {type(fit).__name__}")
-    _check_units(units)
+    check_choice(units, "units", _UNITS)
     x = _check_eps(eps)
     with np.errstate(divide="ignore"):
         logcdf = np.asarray(stats.ncx2.logcdf(x, fit.df, fit.nc, loc=0.0, scale=fit.scale), dtype=np.float64)
@@ -312,7 +301,7 @@ def empirical_inductive_bias(eps, errors, units: str = "nats"):
 
     Defined only down to ~``log(M)`` nats for M samples: the check on the fitted extrapolation.
     """
-    _check_units(units)
+    check_choice(units, "units", _UNITS)
     e = np.sort(_check_errors(errors, min_samples=1))
     x = _check_eps(eps)
     frac = np.searchsorted(e, x, side="right") / e.size
@@ -459,9 +448,9 @@ def gp_hypothesis_errors(Xtr, Ytr, Xte, Yte, sigma: float = 1.0, n_samples: int 
     (the MSE is rotation invariant, so this is the same law, without an n_test**2 product per draw).
     Official defaults: sigma = 1, 10,000 samples. Seeded (``numpy.random.default_rng(seed)``).
     """
-    n_samples = _check_int(n_samples, "n_samples")
-    chunk = _check_int(chunk, "chunk")
-    seed = _check_int(seed, "seed", 0)
+    n_samples = check_int(n_samples, "n_samples")
+    chunk = check_int(chunk, "chunk")
+    seed = check_int(seed, "seed", 0)
     scales, means = gp_error_spectrum(Xtr, Ytr, Xte, Yte, sigma, jitter)
     rng = np.random.default_rng(seed)
     out = np.empty(n_samples)
@@ -484,9 +473,9 @@ def random_feature_hypothesis_errors(Xtr, Ytr, Xte, Yte, width: int = 512, n_sam
     on the CPU, algebra on ``device``).
     """
     Xtr, Ytr, Xte, Yte = _check_task(Xtr, Ytr, Xte, Yte)
-    width, n_samples = _check_int(width, "width"), _check_int(n_samples, "n_samples")
+    width, n_samples = check_int(width, "width"), check_int(n_samples, "n_samples")
     ridge = _check_positive(ridge, "ridge")
-    chunk, seed = _check_int(chunk, "chunk"), _check_int(seed, "seed", 0)
+    chunk, seed = check_int(chunk, "chunk"), check_int(seed, "seed", 0)
     g = torch.Generator().manual_seed(seed)
     xtr, ytr = torch.from_numpy(Xtr).to(device), torch.from_numpy(Ytr).to(device)
     xte, yte = torch.from_numpy(Xte).to(device), torch.from_numpy(Yte).to(device)
@@ -521,11 +510,11 @@ def mlp_hypothesis_errors(Xtr, Ytr, Xte, Yte, width: int = 64, depth: int = 1, e
     ``device``); training runs on ``device``.
     """
     Xtr, Ytr, Xte, Yte = _check_task(Xtr, Ytr, Xte, Yte)
-    width, depth, epochs = _check_int(width, "width"), _check_int(depth, "depth"), _check_int(epochs, "epochs")
-    n_trials, seed = _check_int(n_trials, "n_trials"), _check_int(seed, "seed", 0)
+    width, depth, epochs = check_int(width, "width"), check_int(depth, "depth"), check_int(epochs, "epochs")
+    n_trials, seed = check_int(n_trials, "n_trials"), check_int(seed, "seed", 0)
     lr = _check_positive(lr, "lr")
     n = Xtr.shape[0]
-    bs = n if batch_size is None else _check_int(batch_size, "batch_size")
+    bs = n if batch_size is None else check_int(batch_size, "batch_size")
     g = torch.Generator().manual_seed(seed)
     xtr, ytr = torch.from_numpy(Xtr).float().to(device), torch.from_numpy(Ytr).float().to(device)
     xte, yte = torch.from_numpy(Xte).float().to(device), torch.from_numpy(Yte).float().to(device)

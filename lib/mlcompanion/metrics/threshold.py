@@ -49,7 +49,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..validation import check_embeddings, check_finite, check_labels
+from ..validation import check_embeddings, check_finite, check_int, check_labels
 
 __all__ = [
     "UTILITIES",
@@ -217,12 +217,6 @@ def _negative_quantiles(x, kind, cls, fars: np.ndarray, block_size: int, max_exa
     return np.asarray(out)
 
 
-def _check_int(value, name: str, minimum: int) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def class_utility_curves(
     x: torch.Tensor,
     labels: torch.Tensor,
@@ -261,8 +255,8 @@ def class_utility_curves(
             raise ValueError("with kind='similarity', x must be symmetric (x[i, j] == x[j, i])")
     check_labels(labels, x.shape[0])
     _utility_fn(utility)
-    block_size = _check_int(block_size, "block_size", 1)
-    max_exact_pairs = _check_int(max_exact_pairs, "max_exact_pairs", 0)
+    block_size = check_int(block_size, "block_size", 1)
+    max_exact_pairs = check_int(max_exact_pairs, "max_exact_pairs", 0)
     x = x.detach()  # a metric: no graph (and numpy() refuses tensors that require grad)
     if x.dtype in (torch.float16, torch.bfloat16):
         x = x.float()
@@ -276,7 +270,7 @@ def class_utility_curves(
         if thr.numel() < 1 or not bool(torch.isfinite(thr).all()) or bool((thr[1:] <= thr[:-1]).any()):
             raise ValueError(f"thresholds must be a non-empty, finite, strictly ascending sequence, got {thr.tolist()}")
     else:
-        n_thresholds = _check_int(n_thresholds, "n_thresholds", 2)
+        n_thresholds = check_int(n_thresholds, "n_thresholds", 2)
         if grid not in _GRIDS:
             raise ValueError(f"grid must be one of {_GRIDS}, got {grid!r}")
         try:
