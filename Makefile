@@ -29,7 +29,7 @@ JOBS ?= 2
 SLURM_DIR ?= .slurm
 SWEEP ?=
 
-.PHONY: help env figures test test-lib nb knobs lab sync bench lock clean sweep slurm-up slurm-down
+.PHONY: help env figures test test-lib nb knobs lab sync bench lock clean sweep slurm-up slurm-down site site-deps serve
 
 help:
 	@echo "make figures   run every notebook (ci profile) and regenerate figures/ (sets up .venv if missing)"
@@ -43,6 +43,8 @@ help:
 	@echo "               every notebook x seed as a job (python -m mlcompanion.pipeline sweep --help)"
 	@echo "make slurm-up  a one-node Slurm cluster on localhost for the sweep tests (root; Debian packages)"
 	@echo "make slurm-down  stop it"
+	@echo "make site      the companion site (claims ledger + every executed notebook) in build/site/html"
+	@echo "make serve     serve it at http://127.0.0.1:8000/"
 
 env: $(READY)
 
@@ -74,6 +76,19 @@ nb: $(READY)
 	@test -n "$(NB)" || { echo "usage: make nb NB=<slug> [PROFILE=paper DEVICE=cuda DATA_ROOT=/path]"; exit 2; }
 	$(PY) -m mlcompanion.pipeline run $(NB) --profile $(PROFILE) --device $(DEVICE) --seed $(SEED) \
 		$(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
+
+SITE_ASSETS := tools/site/node_modules/.package-lock.json
+
+$(SITE_ASSETS): tools/site/package-lock.json
+	npm ci --prefix tools/site --no-audit --no-fund
+
+site-deps: $(SITE_ASSETS)
+
+site: $(READY) $(SITE_ASSETS)
+	$(PY) -m mlcompanion.site build
+
+serve: $(READY)
+	$(PY) -m mlcompanion.site serve
 
 sweep: $(READY)
 	$(PY) -m mlcompanion.pipeline sweep $(SWEEP)

@@ -103,15 +103,26 @@ def test_notebook_has_figures_and_a_verdict(slug):
 
 
 def test_readme_status_matches_results():
-    readme = (REPO / "README.md").read_text()
-    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `([a-z0-9_]+)` \|.*\| ([^|]+) \|$", readme, re.M)}
-    assert len(rows) == 32
+    """The README's paper table is what papers.toml and the committed result.json files generate."""
+    from mlcompanion.papers import load_papers, sync_readme_table
+
+    readme = REPO / "README.md"
+    assert readme.read_text() == sync_readme_table(readme, REPO / "figures", write=False), \
+        "README's paper table is stale: run `python -m mlcompanion.gallery`"
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `([a-z0-9_]+)` \|.*\| ([^|]+) \|$", readme.read_text(), re.M)}
+    assert len(rows) == 32 == len(load_papers())
     for slug, status in rows.items():
         if slug in SLUGS:
             verdict = json.loads((REPO / "figures" / slug / "result.json").read_text())["verdict"]
             assert status.startswith(verdict), f"README says {status!r} for {slug}, its result.json says {verdict!r}"
         else:
             assert status.startswith("planned"), f"{slug} has no notebook but README says {status!r}"
+
+
+def test_every_notebook_is_in_the_paper_registry():
+    from mlcompanion.papers import load_papers
+
+    assert set(SLUGS) <= {p["slug"] for p in load_papers()}
 
 
 def test_gallery_is_up_to_date():

@@ -14,6 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from .papers import TABLE_START, load_papers, paper_links, sync_readme_table
 from .plotting import figures_root, run_dir
 from .verdict import VERDICTS as _VERDICT_RULE_VALUES
 
@@ -28,6 +29,7 @@ COMPARABLE_AS = ("value", "ordering", "trend")
 # machine to machine: they are kept (under "timing") only in a paper-profile run's result.json, never
 # in the committed ci one, so a second `make figures` on unchanged code rewrites nothing.
 _TIMING_KEY = re.compile(r"second|wall", re.IGNORECASE)
+_PAPERS = {p["slug"]: p for p in load_papers()}
 
 
 def _round(value, digits: int = 3):
@@ -137,6 +139,11 @@ def write_result(
 
 def _section(record: dict, figure_dir: Path) -> str:
     lines = [f"## {record['title']} (`{record['slug']}`)", ""]
+    paper = _PAPERS.get(record["slug"])
+    if paper is not None:
+        links = paper_links(paper)
+        lines += [f"*{paper['authors']}, {paper['venue']}*" + (f" · {links}" if links else "")
+                  + f" · [notebook](../notebooks/{record['slug']}.ipynb)", ""]
     lines += [f"**Claim.** {record['claim']}", ""]
     lines += [f"**Verdict ({record['profile']} profile): {record['verdict']}.** {record['explanation']}", ""]
     if record.get("criteria"):
@@ -146,7 +153,7 @@ def _section(record: dict, figure_dir: Path) -> str:
             value = "–" if c["value"] is None else f"{c['value']:g}" + (
                 f" ± {c['stderr']:g}" if c.get("stderr") is not None else "")
             outcome = c["outcome"] + ("" if c.get("arms_converged", True) else " (arms unconverged)")
-            lines.append(f"| {c['name']} | {c['role']} | {c['claim']} | {value} | {c['direction']} "
+            lines.append(f"| {c['name']} | {c['role']} | {_cell(c['claim'])} | {value} | {c['direction']} "
                          f"{c['threshold']:g} (min effect {c['min_effect']:g}) | {c['n_seeds']} | {outcome} |")
         lines.append("")
     else:
@@ -162,14 +169,14 @@ def _section(record: dict, figure_dir: Path) -> str:
         for r in record["rows"]:
             paper = "–" if r["paper"] is None else f"{r['paper']} ({r['paper_setting']}; {r['source']})"
             ours = "–" if r["ours"] is None else f"{r['ours']} ({r['ours_setting']})"
-            lines.append(f"| {r['quantity']} | {paper} | {ours} | {r['comparable_as']} |")
+            lines.append(f"| {_cell(r['quantity'])} | {_cell(paper)} | {_cell(ours)} | {r['comparable_as']} |")
         lines.append("")
         return _figures(lines, record, figure_dir)
     keys = list(record["paper"]) + [k for k in record["ours"] if k not in record["paper"]]
     if keys:
         lines += ["| quantity | paper | ours |", "|---|---|---|"]
         for k in keys:
-            lines.append(f"| {k} | {record['paper'].get(k, '–')} | {record['ours'].get(k, '–')} |")
+            lines.append(f"| {_cell(k)} | {_cell(record['paper'].get(k, '–'))} | {_cell(record['ours'].get(k, '–'))} |")
         lines.append("")
     return _figures(lines, record, figure_dir)
 
@@ -180,10 +187,16 @@ def _figures(lines: list[str], record: dict, figure_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def _cell(text) -> str:
+    """A table cell's text: a ``|`` inside it would end the cell."""
+    return str(text).replace("|", "\\|")
+
+
 def render_gallery(root: Path) -> str:
-    """The text of the gallery for every ``<root>/<slug>/result.json``."""
+    """The text of the gallery for every ``<root>/<slug>/result.json``, in the registry's order."""
     sections = []
-    for result in sorted(root.glob("*/result.json")):
+    order = {slug: i for i, slug in enumerate(_PAPERS)}
+    for result in sorted(root.glob("*/result.json"), key=lambda p: (order.get(p.parent.name, len(order)), p.parent.name)):
         record = json.loads(result.read_text())
         sections.append(_section(record, result.parent))
     header = [
@@ -198,10 +211,14 @@ def render_gallery(root: Path) -> str:
 
 
 def build_gallery(root: Path | None = None) -> Path:
-    """Write ``<root>/README.md`` from every ``<root>/<slug>/result.json``."""
+    """Write ``<root>/README.md`` from every ``<root>/<slug>/result.json``; for the repository's own
+    ``figures/``, also regenerate the paper table of the top-level README (``papers.sync_readme_table``)."""
     root = Path(root) if root is not None else figures_root()
     path = root / "README.md"
     _write_atomic(path, render_gallery(root))
+    readme = root.resolve().parent / "README.md"
+    if root.resolve().name == "figures" and readme.exists() and TABLE_START in readme.read_text():
+        sync_readme_table(readme, root)
     return path
 
 
