@@ -188,19 +188,12 @@ class ICNNLoss(nn.Module):
         self.mode, self.k, self.query_targets, self.faithful = mode, k, query_targets, bool(faithful)
 
     def score(self, support, support_labels, query, query_labels) -> torch.Tensor:
-        try:
-            return self._score(support, support_labels, query, query_labels)
-        except ValueError as err:
-            if "icnn_score" not in str(err):
-                raise
-            raise ValueError(f"support and query (mode {self.mode!r}) hold too few items for ICNN: {err}") from None
-
-    def _score(self, support, support_labels, query, query_labels) -> torch.Tensor:
         check_embeddings(support, "support")
         check_labels(support_labels, support.shape[0], "support_labels")
         check_embeddings(query, "query")
         check_labels(query_labels, query.shape[0], "query_labels")
         if self.mode == "support":
+            self._check_targets(support.shape[0], "support")
             return icnn_score(support, support_labels, k=self.k)
         if self.mode == "query":
             if self.query_targets == "prototypes":
@@ -208,14 +201,24 @@ class ICNNLoss(nn.Module):
                 target_labels = torch.arange(targets.shape[0], device=targets.device)
             else:
                 targets, target_labels = support, support_labels
+            self._check_targets(targets.shape[0], f"the {self.query_targets} the queries are scored against")
             return icnn_score(query, query_labels, targets, target_labels, k=self.k, drop_first=self.faithful)
         way = int(support_labels.max()) + 1
         n = support.shape[0] + query.shape[0]
         if n % way:
             raise ValueError(f"mode 'full' needs the same shot + query for every class of support_labels and "
                              f"query_labels: {n} items for {way} classes")
+        self._check_targets(n, "support and query together")
+        if way < 2:  # each item's shot + query neighbours must exclude some item: another class
+            raise ValueError(f"mode 'full' needs at least 2 classes in support_labels and query_labels, got {way}")
         x = torch.cat([support, query])
         return icnn_score(x, torch.cat([support_labels, query_labels]), k=self.k, ipc=n // way)
+
+    def _check_targets(self, m: int, what: str) -> None:
+        """icnn_score needs at least 3 targets (k is clipped to m - 2 >= 1): say so in the caller's terms."""
+        if m < 3:
+            raise ValueError(f"{what} hold too few items for ICNN (mode {self.mode!r}): icnn_score needs at "
+                             f"least 3 targets, got {m}")
 
     def forward(self, support, support_labels, query, query_labels) -> torch.Tensor:
         return -torch.log(self.score(support, support_labels, query, query_labels))
