@@ -267,6 +267,10 @@ def test_bad_inputs_raise_clear_errors():
         proto_logits(torch.zeros(3, 2), torch.zeros(2, 2), eps=0.0)
     with pytest.raises(ValueError, match="channels"):
         SelfAttention2d(8)(torch.zeros(1, 4, 2, 2))
+    with pytest.raises(ValueError, match="non-empty"):
+        SelfAttention2d(8)(torch.zeros(0, 8, 2, 2))
+    with pytest.raises(TypeError, match="floating"):
+        SelfAttention2d(8)(torch.zeros(1, 8, 2, 2, dtype=torch.long))
     with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
         SelfAttention2d(8)(torch.zeros(4, 8))
     with pytest.raises(ValueError, match="stage maps"):

@@ -78,6 +78,8 @@ def _check_maps(x, name: str) -> torch.Tensor:
         raise ValueError(f"{name} must have shape (B, C, H, W), got {tuple(x.shape)}")
     if not x.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}")
+    if x.numel() == 0:
+        raise ValueError(f"{name} must be non-empty, got shape {tuple(x.shape)}")
     check_finite(x, name)
     return x
 
