@@ -99,6 +99,9 @@ PROFILES = {
     "paper": _PAPER,
     "paper_short": {**_PAPER, "epochs": 60, "finetune_epoch": 50, "patience": 5},
 }
+# One run's wall time per profile as the profile table states it (upper end, hours) and its GPUs:
+# `python -m mlcompanion.pipeline sweep` sets each job's time limit from it.
+COSTS = {"ci": {"hours": 0.05, "gpus": 0}, "paper": {"hours": 60, "gpus": 1}, "paper_short": {"hours": 12, "gpus": 1}}
 P = resolve_profile(
     PROFILES, profile, device=device, data_root=data_root, seed=seed, namespace=globals(),
     dataset=dataset, n_seeds=n_seeds, epochs=epochs, finetune_epoch=finetune_epoch, mod_epoch=mod_epoch,

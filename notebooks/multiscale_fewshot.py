@@ -92,6 +92,9 @@ PROFILES = {
                   gamma=0.2, val_episodes=600, test_episodes=2000, test_query=15, image_size=84,
                   backbone_weights="~/.cache/torch/hub/checkpoints/resnet18-f37072fd.pth"),
 }
+# One run's wall time per profile as the profile table states it (upper end, hours) and its GPUs:
+# `python -m mlcompanion.pipeline sweep` sets each job's time limit from it.
+COSTS = {"ci": {"hours": 0.05, "gpus": 0}, "paper": {"hours": 1, "gpus": 1}}
 P = resolve_profile(
     PROFILES, profile, device=device, data_root=data_root, seed=seed, namespace=globals(),
     n_seeds=n_seeds, pretrain_iterations=pretrain_iterations, pretrain_lr=pretrain_lr, iterations=iterations,
