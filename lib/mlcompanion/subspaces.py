@@ -29,74 +29,14 @@ from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
 from .losses.margin import MarginLoss
+from .miners import margin_cutoff_triplets
 from .validation import check_embeddings, check_labels, check_positive, check_seed
 
 __all__ = ["margin_cutoff_triplets", "taylor_scores", "split_candidates", "dynamic_split", "recluster",
            "drop_singletons", "cluster_batches", "SubspaceSchedule", "SubspaceResult", "train_subspace_learners"]
 
 
-# ------------------------------------------------------------------------------------------------
-# Triplet sampler
-# ------------------------------------------------------------------------------------------------
-
-
-def margin_cutoff_triplets(embeddings: torch.Tensor, labels: torch.Tensor, cutoff: float = 0.5
-                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The ADSL triplet sampler (official ``lib/loss/sampler.py``, ``Sampler``; JBHI 2022 Sec. II).
-
-    With B the batch size and n_neg = floor(#ordered positive pairs / B), each anchor i gets its
-    in-batch positives P_i (index order) and N_i, the n_neg *closest* negatives whose Euclidean
-    distance is >= ``cutoff`` (index order, as the official ``nonzero``); its triplets are
-    (i, P_i[k], N_i[k]) for k < min(|P_i|, |N_i|). In a class-balanced batch (m samples per class)
-    |P_i| = n_neg = m - 1, so every positive is used, as in the official code.
-
-    Differences from the official code (they matter only in unbalanced batches): when fewer than
-    n_neg negatives lie beyond the cutoff, the official top-k also returns masked entries (which can
-    be positives or the anchor itself); here only true negatives beyond the cutoff are used. The
-    official code truncates the concatenated lists to a common length when |P_i| != n_neg (pairing
-    entries of different anchors); here each anchor is truncated on its own. Distances are exact
-    differences (the official Gram-expansion distance is clamped at 1e-4 before the square root).
-
-    Args:
-        embeddings: (B, d) float, usually L2-normalised (a learner's slice); not differentiated.
-        labels: (B,) integer class labels.
-        cutoff: >= 0 (default 0.5, the official value).
-    Returns: three 1-D int64 tensors (anchor, positive, negative) of equal length, for
-        ``MarginLoss(...)(embeddings, labels, indices_tuple=...)``; empty when the batch has no
-        positive pair or no negative beyond the cutoff.
-    """
-    check_embeddings(embeddings, allow_empty=True)
-    labels = check_labels(labels, embeddings.shape[0])
-    cutoff = check_positive(cutoff, "cutoff", allow_zero=True)
-    n = embeddings.shape[0]
-    empty = torch.empty(0, dtype=torch.long, device=labels.device)
-    if n == 0:
-        return empty, empty.clone(), empty.clone()
-    x = embeddings.detach()
-    x = x.double() if x.dtype == torch.float64 else x.float()
-    d = torch.cdist(x, x, compute_mode="donot_use_mm_for_euclid_dist")
-    same = labels.unsqueeze(0) == labels.unsqueeze(1)
-    eye = torch.eye(n, dtype=torch.bool, device=labels.device)
-    pos = same & ~eye
-    n_neg = int(pos.sum()) // n
-    if n_neg == 0:
-        return empty, empty.clone(), empty.clone()
-    valid = ~same & (d >= cutoff)
-    keyed = d.masked_fill(~valid, math.inf)
-    order = torch.sort(keyed, dim=1, stable=True).indices[:, :n_neg]  # closest valid first, ties by index
-    n_valid = valid.sum(1)
-    a_out, p_out, n_out = [], [], []
-    for i in range(n):
-        negs = order[i, : min(n_neg, int(n_valid[i]))].sort().values
-        poss = pos[i].nonzero().squeeze(1)
-        t = min(negs.numel(), poss.numel())
-        if t:
-            a_out.append(torch.full((t,), i, dtype=torch.long, device=labels.device))
-            p_out.append(poss[:t])
-            n_out.append(negs[:t])
-    if not a_out:
-        return empty, empty.clone(), empty.clone()
-    return torch.cat(a_out), torch.cat(p_out).long(), torch.cat(n_out).long()
+# The triplet sampler, margin_cutoff_triplets, lives with the other miners (mlcompanion.miners).
 
 
 # ------------------------------------------------------------------------------------------------
