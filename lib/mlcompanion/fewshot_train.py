@@ -24,14 +24,9 @@ from torch import nn
 from .metrics.fewshot import fewshot_eval
 from .repro import make_deterministic
 from .train import TrainConfig, TrainResult, embed, train_embedding
+from .validation import check_int
 
 __all__ = ["TrainRegime", "episode_validator", "run_fewshot_arms"]
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -44,7 +39,7 @@ class TrainRegime:
 
     def __post_init__(self):
         for name in ("way", "shot", "query"):
-            _positive_int(getattr(self, name), name)
+            check_int(getattr(self, name), name)
 
     @property
     def label(self) -> str:
@@ -56,7 +51,7 @@ def episode_validator(val_set, way: int = 5, shot: int = 1, query: int = 15, epi
     """``validate(model)``: mean nearest-prototype accuracy on ``episodes`` fixed ``way``-way
     ``shot``-shot episodes of ``val_set`` (embedded once per call)."""
     for name, value in (("way", way), ("shot", shot), ("query", query), ("episodes", episodes)):
-        _positive_int(value, name)
+        check_int(value, name)
 
     def validate(model: nn.Module) -> float:
         emb, labels = embed(model, val_set, device=device, num_workers=num_workers)
@@ -110,7 +105,7 @@ def run_fewshot_arms(
     if not regimes or not all(isinstance(r, TrainRegime) for r in regimes.values()):
         raise ValueError(f"regimes must map each test shot to a TrainRegime, got {regimes!r}")
     for shot in regimes:
-        _positive_int(shot, "test shot")
+        check_int(shot, "test shot")
     if cfg.eval_every and validator is None:
         raise ValueError("cfg.eval_every > 0 needs a validator (episodes of held-out training classes)")
     distinct = list(dict.fromkeys(regimes.values()))

@@ -21,14 +21,9 @@ import numpy as np
 import torch
 
 from .samplers import _as_label_array
+from ..validation import check_int
 
 __all__ = ["EpisodeSampler"]
-
-
-def _int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 class EpisodeSampler:
@@ -55,11 +50,11 @@ class EpisodeSampler:
     def __init__(self, labels, way: int, shot: int, query: int, n_episodes: int = 600, seed: int = 0,
                  disjoint_support_query: bool = True) -> None:
         arr = _as_label_array(labels)
-        self.way = _int(way, "way", 1)
-        self.shot = _int(shot, "shot", 1)
-        self.query = _int(query, "query", 1)
-        self.n_episodes = _int(n_episodes, "n_episodes", 1)
-        self.seed = _int(seed, "seed", 0)
+        self.way = check_int(way, "way", 1)
+        self.shot = check_int(shot, "shot", 1)
+        self.query = check_int(query, "query", 1)
+        self.n_episodes = check_int(n_episodes, "n_episodes", 1)
+        self.seed = check_int(seed, "seed", 0)
         if not isinstance(disjoint_support_query, bool):
             raise ValueError(f"disjoint_support_query must be a bool, got {disjoint_support_query!r}")
         self.disjoint = disjoint_support_query

@@ -12,14 +12,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
+from ..validation import check_int
 
 __all__ = ["ClassBalancedBatchSampler", "ShuffledBatchSampler"]
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
 
 
 def _as_label_array(labels) -> np.ndarray:
@@ -75,9 +70,9 @@ class ClassBalancedBatchSampler:
         seed: int = 0,
     ) -> None:
         arr = _as_label_array(labels)
-        self.classes_per_batch = _positive_int(classes_per_batch, "classes_per_batch")
-        self.samples_per_class = _positive_int(samples_per_class, "samples_per_class")
-        self.n_batches = _positive_int(n_batches, "n_batches")
+        self.classes_per_batch = check_int(classes_per_batch, "classes_per_batch")
+        self.samples_per_class = check_int(samples_per_class, "samples_per_class")
+        self.n_batches = check_int(n_batches, "n_batches")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {seed!r}")
         self.seed = int(seed)
@@ -119,9 +114,9 @@ class ShuffledBatchSampler:
     """
 
     def __init__(self, n: int, batch_size: int, n_batches: int, seed: int = 0) -> None:
-        self.n = _positive_int(n, "n")
-        self.batch_size = _positive_int(batch_size, "batch_size")
-        self.n_batches = _positive_int(n_batches, "n_batches")
+        self.n = check_int(n, "n")
+        self.batch_size = check_int(batch_size, "batch_size")
+        self.n_batches = check_int(n_batches, "n_batches")
         if self.batch_size > self.n:
             raise ValueError(f"batch_size must be <= the dataset size {self.n}, got {self.batch_size}")
         self.seed = int(seed)

@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..validation import check_embeddings, check_labels, check_positive, check_probability
+from ..validation import check_embeddings, check_int, check_labels, check_positive, check_probability
 
 __all__ = [
     "welch_bound",
@@ -68,12 +68,6 @@ DEFAULT_WELCH_FACTOR = 1.3
 _TOLERANCE = 1e-4  # the official stopping rule: max |cos| <= alpha + 1e-4
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
 def _seed(value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"seed must be a non-negative int, got {value!r}")
@@ -86,7 +80,7 @@ def welch_bound(num_vectors: int, dim: int) -> float:
 
         sqrt((N - d) / (d (N - 1)))  when N > d,   0 when N <= d (an orthonormal set exists).
     """
-    n, d = _positive_int(num_vectors, "num_vectors"), _positive_int(dim, "dim")
+    n, d = check_int(num_vectors, "num_vectors"), check_int(dim, "dim")
     if n <= d:
         return 0.0
     return math.sqrt((n - d) / (d * (n - 1)))
@@ -110,7 +104,7 @@ def max_abs_cosine(basis: torch.Tensor) -> float:
 def random_unit_vectors(num_vectors: int, dim: int, seed: int = 42, dtype=torch.float32) -> torch.Tensor:
     """N row-normalised Gaussian vectors (N, d): the starting point of the official generator
     (``F.normalize(torch.randn(N, d))``, seed 42), also the "random fixed classifier" ablation."""
-    n, d = _positive_int(num_vectors, "num_vectors"), _positive_int(dim, "dim")
+    n, d = check_int(num_vectors, "num_vectors"), check_int(dim, "dim")
     gen = torch.Generator().manual_seed(_seed(seed))
     return F.normalize(torch.randn(n, d, generator=gen, dtype=dtype), dim=1)
 
@@ -176,13 +170,13 @@ def search_equiangular_basis(
     uses ``torch.manual_seed(42)`` on CUDA, so its vectors are not reproduced bit for bit.
     Never raises on non-convergence: read ``converged`` / ``max_abs_cos`` of the result.
     """
-    n, d = _positive_int(num_vectors, "num_vectors"), _positive_int(dim, "dim")
+    n, d = check_int(num_vectors, "num_vectors"), check_int(dim, "dim")
     if n < 2:
         raise ValueError(f"num_vectors must be >= 2 (a pair is needed), got {num_vectors!r}")
     alpha = _check_threshold(threshold, n, d)
     lr = check_positive(lr, "lr")
-    max_steps = _positive_int(max_steps, "max_steps")
-    slice_size = _positive_int(slice_size, "slice_size")
+    max_steps = check_int(max_steps, "max_steps")
+    slice_size = check_int(slice_size, "slice_size")
     seed = _seed(seed)
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
@@ -248,7 +242,7 @@ def generate_equiangular_basis(
     Raises :class:`EquiangularGenerationError` when no attempt reaches the threshold (the
     message gives the best max |cos| reached and suggests a larger threshold).
     """
-    n, d = _positive_int(num_vectors, "num_vectors"), _positive_int(dim, "dim")
+    n, d = check_int(num_vectors, "num_vectors"), check_int(dim, "dim")
     if n < 2:
         raise ValueError(f"num_vectors must be >= 2 (a pair is needed), got {num_vectors!r}")
     if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 0:
@@ -388,7 +382,7 @@ class NormFaceHead(nn.Module):
 
     def __init__(self, num_classes: int, dim: int, temperature: float = 0.07):
         super().__init__()
-        num_classes, dim = _positive_int(num_classes, "num_classes"), _positive_int(dim, "dim")
+        num_classes, dim = check_int(num_classes, "num_classes"), check_int(dim, "dim")
         if num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
         self.temperature = check_positive(temperature, "temperature")

@@ -43,8 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..distances.base import full_precision, no_autocast, safe_sqrt
-from ..validation import check_choice, check_embeddings, check_finite, check_labels, check_positive
-from .proxy import _positive_int
+from ..validation import check_choice, check_embeddings, check_finite, check_int, check_labels, check_positive
 
 __all__ = [
     "margin_logits",
@@ -295,8 +294,8 @@ class _MarginSoftmaxHead(nn.Module):
 
     def __init__(self, num_classes: int, embedding_size: int, s: float, m, theta_fallback: bool):
         super().__init__()
-        self.num_classes = _positive_int(num_classes, "num_classes")
-        self.embedding_size = _positive_int(embedding_size, "embedding_size")
+        self.num_classes = check_int(num_classes, "num_classes")
+        self.embedding_size = check_int(embedding_size, "embedding_size")
         self.s = check_positive(s, "s")
         self.m = _check_margin(m, self.kind)
         self.theta_fallback = _check_bool(theta_fallback, "theta_fallback")

@@ -16,15 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..validation import check_embeddings, check_labels, check_positive
+from ..validation import check_embeddings, check_int, check_labels, check_positive
 
 __all__ = ["NormalizedSoftmaxLoss"]
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 class NormalizedSoftmaxLoss(nn.Module):
@@ -71,8 +65,8 @@ class NormalizedSoftmaxLoss(nn.Module):
     def __init__(self, num_classes: int, embedding_dim: int, temperature: float = 0.05,
                  weight_lr_multiplier: float = 1.0):
         super().__init__()
-        self.num_classes = _positive_int(num_classes, "num_classes")
-        self.embedding_dim = _positive_int(embedding_dim, "embedding_dim")
+        self.num_classes = check_int(num_classes, "num_classes")
+        self.embedding_dim = check_int(embedding_dim, "embedding_dim")
         self.temperature = check_positive(temperature, "temperature")
         self.weight_lr_multiplier = check_positive(weight_lr_multiplier, "weight_lr_multiplier")
         self.weight = nn.Parameter(torch.randn(num_classes, embedding_dim) / self.weight_lr_multiplier)

@@ -15,8 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..distances.base import full_precision, no_autocast
-from ..validation import check_choice, check_embeddings, check_labels, check_number, check_positive
-from .proxy import _positive_int
+from ..validation import check_choice, check_embeddings, check_int, check_labels, check_number, check_positive
 
 __all__ = ["ProxyAnchorLoss", "proxy_anchor_from_proxies"]
 
@@ -130,8 +129,8 @@ class ProxyAnchorLoss(nn.Module):
     def __init__(self, num_classes: int, embedding_dim: int, margin: float = 0.1, alpha: float = 32.0,
                  pos_divisor: str = "present"):
         super().__init__()
-        self.num_classes = _positive_int(num_classes, "num_classes")
-        self.embedding_dim = _positive_int(embedding_dim, "embedding_dim")
+        self.num_classes = check_int(num_classes, "num_classes")
+        self.embedding_dim = check_int(embedding_dim, "embedding_dim")
         self.margin = check_number(margin, "margin")
         self.alpha = check_positive(alpha, "alpha")
         self.pos_divisor = check_choice(pos_divisor, "pos_divisor", POS_DIVISORS)

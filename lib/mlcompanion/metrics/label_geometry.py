@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from ..distances.base import full_precision
-from ..validation import check_finite
+from ..validation import check_finite, check_int
 
 __all__ = [
     "check_label_metric",
@@ -241,21 +241,15 @@ def locus(D: torch.Tensor, observed, n_steps: int = 100) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------------
 
 
-def _positive_int(v, name: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{name} must be a positive int, got {v!r}")
-    return int(v)
-
-
 def discrete_metric(n: int) -> torch.Tensor:
     """``d(a, b) = 1`` for ``a != b``: the metric under which the Fréchet rule is argmax."""
-    n = _positive_int(n, "n")
+    n = check_int(n, "n")
     return 1.0 - torch.eye(n, dtype=torch.float64)
 
 
 def path_metric(n: int) -> torch.Tensor:
     """``d(a, b) = |a - b|``: shortest paths on the path graph 0 - 1 - ... - (n-1)."""
-    n = _positive_int(n, "n")
+    n = check_int(n, "n")
     i = torch.arange(n, dtype=torch.float64)
     return (i[:, None] - i[None, :]).abs()
 
@@ -264,7 +258,7 @@ def grid_metric(rows: int, cols: int) -> torch.Tensor:
     """Shortest paths on the ``rows × cols`` grid graph (4-neighbours): ``|i - i'| + |j - j'|``,
     label of node ``(i, j)`` = ``cols * i + j`` (networkx ``grid_2d_graph`` node order). Figure 1 of
     the paper uses 10 × 10."""
-    rows, cols = _positive_int(rows, "rows"), _positive_int(cols, "cols")
+    rows, cols = check_int(rows, "rows"), check_int(cols, "cols")
     idx = torch.arange(rows * cols)
     i, j = (idx // cols).to(torch.float64), (idx % cols).to(torch.float64)
     return (i[:, None] - i[None, :]).abs() + (j[:, None] - j[None, :]).abs()
@@ -280,7 +274,7 @@ def graph_metric(edges, n: int, weights=None) -> torch.Tensor:
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import shortest_path
 
-    n = _positive_int(n, "n")
+    n = check_int(n, "n")
     e = np.asarray(edges.cpu() if isinstance(edges, torch.Tensor) else edges)
     if e.size == 0:
         e = e.reshape(0, 2)

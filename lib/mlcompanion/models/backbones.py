@@ -24,6 +24,7 @@ from typing import Optional, Sequence, Type, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from ..validation import check_int
 
 __all__ = [
     "SmallConvNet",
@@ -38,12 +39,6 @@ __all__ = [
 ]
 
 RESNET50_WEIGHTS_URL = "https://download.pytorch.org/models/resnet50-11ad3fa6.pth"
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 def _check_images(x, in_channels: int, name: str = "x") -> torch.Tensor:
@@ -78,10 +73,10 @@ class SmallConvNet(nn.Module):
 
     def __init__(self, in_channels: int = 1, embedding_dim: int = 64, width: int = 32, image_size: int = 32):
         super().__init__()
-        self.in_channels = _positive_int(in_channels, "in_channels")
-        self.embedding_dim = _positive_int(embedding_dim, "embedding_dim")
-        width = _positive_int(width, "width")
-        self.image_size = _positive_int(image_size, "image_size")
+        self.in_channels = check_int(in_channels, "in_channels")
+        self.embedding_dim = check_int(embedding_dim, "embedding_dim")
+        width = check_int(width, "width")
+        self.image_size = check_int(image_size, "image_size")
         if image_size < 8:
             raise ValueError(f"image_size must be >= 8 (three 2x2 poolings), got {image_size}")
         chans = [in_channels, width, 2 * width, 2 * width]
@@ -209,7 +204,7 @@ class ResNet(nn.Module):
         if num_classes is None:
             self.fc = None
         else:
-            self.fc = nn.Linear(self.feature_dim, _positive_int(num_classes, "num_classes"))
+            self.fc = nn.Linear(self.feature_dim, check_int(num_classes, "num_classes"))
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -354,7 +349,7 @@ class EmbeddingNet(nn.Module):
             )
         self.backbone = backbone
         self.feature_dim = feature_dim
-        self.embedding_dim = _positive_int(embedding_dim, "embedding_dim")
+        self.embedding_dim = check_int(embedding_dim, "embedding_dim")
         self.normalize = bool(normalize)
         self.fc = nn.Linear(feature_dim, embedding_dim)
 

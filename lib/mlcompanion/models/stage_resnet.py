@@ -17,7 +17,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .backbones import BasicBlock, _check_images, _conv1x1, _positive_int
+from ..validation import check_int
+from .backbones import BasicBlock, _check_images, _conv1x1
 
 __all__ = ["SmallStageResNet", "STAGE_TAPS", "RESNET18_STAGE_TAPS"]
 
@@ -36,11 +37,11 @@ class SmallStageResNet(nn.Module):
 
     def __init__(self, in_channels: int = 1, widths: Sequence[int] = (16, 32, 64, 64), stem_pool: bool = True):
         super().__init__()
-        self.in_channels = _positive_int(in_channels, "in_channels")
+        self.in_channels = check_int(in_channels, "in_channels")
         widths = tuple(widths)
         if len(widths) != 4:
             raise ValueError(f"widths must hold 4 channel counts, got {widths!r}")
-        widths = tuple(_positive_int(w, "widths[i]") for w in widths)
+        widths = tuple(check_int(w, "widths[i]") for w in widths)
         if not isinstance(stem_pool, bool):
             raise TypeError(f"stem_pool must be a bool, got {stem_pool!r}")
         stem = [nn.Conv2d(self.in_channels, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]),

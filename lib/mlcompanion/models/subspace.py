@@ -22,15 +22,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from ..validation import check_int
 
 __all__ = ["SpatialAttention", "SubspaceEmbedding", "SubspaceNet", "GlyphCNN", "resnet50_layer3",
            "initial_slices"]
-
-
-def _positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 def _check_maps(x, channels: int, name: str = "x") -> torch.Tensor:
@@ -45,8 +40,8 @@ def _check_maps(x, channels: int, name: str = "x") -> torch.Tensor:
 def initial_slices(dim: int, n_learners: int) -> list[torch.Tensor]:
     """The official initial partition of ``dim`` embedding dimensions into ``n_learners`` contiguous
     blocks of ceil(dim / n_learners) (the last one shorter): ``init_splitted`` / ``learner_neurons``."""
-    dim = _positive_int(dim, "dim")
-    n_learners = _positive_int(n_learners, "n_learners")
+    dim = check_int(dim, "dim")
+    n_learners = check_int(n_learners, "n_learners")
     if n_learners > dim:
         raise ValueError(f"n_learners must be <= dim (one dimension per learner at least), got {n_learners} > {dim}")
     size = math.ceil(dim / n_learners)
@@ -69,12 +64,12 @@ class SpatialAttention(nn.Module):
 
     def __init__(self, in_ch: int, hidden: tuple[int, int] | None = None):
         super().__init__()
-        self.in_ch = _positive_int(in_ch, "in_ch")
+        self.in_ch = check_int(in_ch, "in_ch")
         if hidden is None:
             hidden = (max(1, in_ch // 8), max(1, in_ch // 32))
         if not isinstance(hidden, (tuple, list)) or len(hidden) != 2:
             raise ValueError(f"hidden must be a pair of widths, got {hidden!r}")
-        h1, h2 = (_positive_int(h, "hidden width") for h in hidden)
+        h1, h2 = (check_int(h, "hidden width") for h in hidden)
         self.hidden = (h1, h2)
         self.layer1 = nn.Conv2d(in_ch, h1, 3, padding=1)
         self.layer2 = nn.Conv2d(h1, h2, 3, padding=1)
@@ -116,8 +111,8 @@ class SubspaceEmbedding(nn.Module):
 
     def __init__(self, in_dim: int, dim: int = 128, n_learners: int = 1):
         super().__init__()
-        self.in_dim = _positive_int(in_dim, "in_dim")
-        self.dim = _positive_int(dim, "dim")
+        self.in_dim = check_int(in_dim, "in_dim")
+        self.dim = check_int(dim, "dim")
         self.linear = nn.Linear(in_dim, dim)
         self.learner_slices = initial_slices(dim, n_learners)
         for idx in self.learner_slices:  # official init_splitted: each block initialised on its own
@@ -211,7 +206,7 @@ class SubspaceNet(nn.Module):
         super().__init__()
         if not isinstance(features, nn.Module):
             raise ValueError(f"features must be a torch.nn.Module, got {type(features).__name__}")
-        self.out_channels = _positive_int(out_channels, "out_channels")
+        self.out_channels = check_int(out_channels, "out_channels")
         if not isinstance(attention, bool):
             raise ValueError(f"attention must be a bool, got {attention!r}")
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
@@ -256,10 +251,10 @@ class GlyphCNN(nn.Module):
 
     def __init__(self, in_channels: int = 1, widths: tuple[int, ...] = (16, 32, 64)):
         super().__init__()
-        in_channels = _positive_int(in_channels, "in_channels")
+        in_channels = check_int(in_channels, "in_channels")
         if not isinstance(widths, (tuple, list)) or not widths:
             raise ValueError(f"widths must be a non-empty tuple of ints, got {widths!r}")
-        widths = tuple(_positive_int(w, "width") for w in widths)
+        widths = tuple(check_int(w, "width") for w in widths)
         layers, cin = [], in_channels
         for i, w in enumerate(widths):
             layers += [nn.Conv2d(cin, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
