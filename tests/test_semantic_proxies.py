@@ -3,12 +3,14 @@ lib/mlcompanion/models/prompted_vit.py, lib/mlcompanion/models/tiny_vit.py and t
 
 References: torch.nn.GRUCell (the GRU-ReLU cell with tanh and no hidden bias), torch.nn.MultiheadAttention
 (the ViT attention with copied weights), the frozen ViT + head computed by hand (zero prompts), float64
-gradcheck (the memory update), timm's parameter names written out by hand (the timm loader), and a
-re-run of the committed pre-training script (the checkpoint).
+gradcheck (the memory update), timm's parameter names written out by hand (the timm loader), and re-runs
+of the committed pre-training script (a documented bit-exact prefix always; the whole checkpoint with
+MLCOMPANION_FULL_PRETRAIN_TEST=1).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -103,13 +105,17 @@ def test_memory_update_touches_only_present_rows_unit_norm_and_no_gradient_into_
     assert torch.equal(mem.container, new.detach())
 
 
-def test_memory_update_takes_one_step_per_sample_in_batch_order():
+@pytest.mark.parametrize("labels", [[3, 3, 3, 1, 1, 1], [3, 3, 3, 1, 1, 0]])
+def test_memory_update_takes_one_step_per_sample_in_batch_order(labels):
     torch.manual_seed(2)
     mem = ProxyMemory(4, 3)
     u = torch.randn(6, 3)
-    labels = torch.tensor([3, 3, 3, 1, 1, 1])
+    labels = torch.tensor(labels)
     new = mem.update(u, labels)
-    for c, rows in ((3, [0, 1, 2]), (1, [3, 4, 5])):
+    groups = {}
+    for i, c in enumerate(labels.tolist()):
+        groups.setdefault(c, []).append(i)
+    for c, rows in groups.items():
         h = mem.container[c:c + 1]
         for i in rows:
             h = mem.cell(u[i:i + 1], h)
@@ -136,9 +142,9 @@ def test_memory_update_gradcheck_float64():
     assert torch.autograd.gradcheck(through_w, (w,))
 
 
-@pytest.mark.parametrize("labels", [[0, 1, 0, 1], [2, 2, 3, 2], [0, 0, 1, 1, 1, 2]])
-def test_non_adjacent_or_unequal_labels_raise(labels):
-    with pytest.raises(ValueError, match="adjacent|same number"):
+@pytest.mark.parametrize("labels", [[0, 1, 0, 1], [2, 2, 3, 2], [0, 0, 1, 1, 2, 0]])
+def test_non_adjacent_labels_raise(labels):
+    with pytest.raises(ValueError, match="adjacent"):
         check_adjacent_labels(torch.tensor(labels))
     mem = ProxyMemory(4, 3)
     with pytest.raises(ValueError):
@@ -146,8 +152,10 @@ def test_non_adjacent_or_unequal_labels_raise(labels):
 
 
 def test_adjacent_labels_accepted():
-    classes, k = check_adjacent_labels(torch.tensor([5, 5, 1, 1, 3, 3]))
-    assert classes.tolist() == [5, 1, 3] and k == 2
+    classes, counts = check_adjacent_labels(torch.tensor([5, 5, 1, 1, 3, 3]))
+    assert classes.tolist() == [5, 1, 3] and counts.tolist() == [2, 2, 2]
+    with pytest.raises(ValueError):
+        check_adjacent_labels(torch.zeros(0, dtype=torch.long))
 
 
 def test_mix_proxies_and_bad_beta():
@@ -286,8 +294,19 @@ def test_checkpoint_hash_checked_on_load(tmp_path):
         load_pretrained_tiny_vit(tmp_path / "missing.pt")
 
 
+def test_pretraining_script_reproduces_its_documented_prefix():
+    """The committed script's first PREFIX_STEPS steps (of the full schedule) give the documented state,
+    bit for bit (about 22 s of one thread; the full 2,000-step run takes about 140 s, see the next test)."""
+    from mlcompanion.models.tiny_vit_pretrain import PREFIX_DIGEST, PREFIX_STEPS, pretrain_tiny_vit, state_digest
+
+    assert state_digest(pretrain_tiny_vit(stop_after=PREFIX_STEPS).state_dict()) == PREFIX_DIGEST
+
+
+@pytest.mark.skipif(os.environ.get("MLCOMPANION_FULL_PRETRAIN_TEST") != "1",
+                    reason="the full pre-training run takes about 140 s of one thread; "
+                           "set MLCOMPANION_FULL_PRETRAIN_TEST=1")
 def test_pretraining_script_reproduces_the_shipped_checkpoint(tmp_path):
-    """The committed script rebuilds every tensor of the shipped file bit for bit (about 45 s of one thread)."""
+    """The committed script rebuilds every tensor of the shipped file bit for bit."""
     from mlcompanion.models.tiny_vit_pretrain import main
 
     out = tmp_path / "tiny_vit_glyphs.pt"

@@ -60,13 +60,15 @@ def _count(value, name: str, minimum: int) -> int:
     return value
 
 
-def check_adjacent_labels(labels: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Check that a batch holds each class in one run of equal length k (the official sampler's
-    "2 samples per class, adjacent"; the code's ``unique_consecutive`` + ``view(B // k, k, -1)``).
+def check_adjacent_labels(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check that a batch holds each class in one run of adjacent samples (the official sampler's
+    "2 samples per class, adjacent"; the code's ``unique_consecutive``).
 
-    Returns ``(classes in batch order, k)``; raises ``ValueError`` for a class split over several
-    runs or runs of unequal length (re-order the batch by class, e.g. with
-    ``mlcompanion.data.samplers.ClassBalancedBatchSampler``)."""
+    Returns ``(classes in batch order, samples per class)``; raises ``ValueError`` for an empty batch or
+    a class split over several runs (re-order the batch by class, e.g. with
+    ``mlcompanion.data.samplers.ClassBalancedBatchSampler``). The official code also needs the same
+    number k of samples for every class (``view(B // k, k, -1)``); ``ProxyMemory.update`` accepts
+    unequal runs (each class takes one GRU step per sample it has)."""
     labels = check_labels(labels)
     if labels.numel() == 0:
         raise ValueError("labels must be non-empty (a batch with at least one class)")
@@ -75,10 +77,7 @@ def check_adjacent_labels(labels: torch.Tensor) -> tuple[torch.Tensor, int]:
         raise ValueError("VPTSP-G needs the samples of each class adjacent in the batch (one run per class), got "
                          f"labels {labels.tolist()[:16]}{'...' if labels.numel() > 16 else ''}: sort the batch by "
                          "class or draw it with ClassBalancedBatchSampler")
-    if bool((counts != counts[0]).any()):
-        raise ValueError(f"VPTSP-G needs the same number of samples k for every class in the batch, got run "
-                         f"lengths {counts.tolist()[:16]}")
-    return runs, int(counts[0])
+    return runs, counts
 
 
 class GRUReLUCell(nn.Module):
@@ -136,7 +135,7 @@ class ProxyMemory(nn.Module):
     def update(self, u: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """New container after one GRU step per sample of each class of the batch, in batch order.
 
-        ``u`` (B, dim) semantic proxies, ``labels`` (B,) with each class's k samples adjacent. Rows of
+        ``u`` (B, dim) semantic proxies, ``labels`` (B,) with each class's samples adjacent. Rows of
         classes absent from the batch are the kept rows (the same tensors' values, bit for bit); the
         others are ``normalize(h)``. The kept container is read detached: no gradient reaches it.
         """
@@ -144,17 +143,25 @@ class ProxyMemory(nn.Module):
         if u.shape[1] != self.dim:
             raise ValueError(f"u must have {self.dim} columns, got shape {tuple(u.shape)}")
         labels = check_labels(labels, u.shape[0])
-        classes, k = check_adjacent_labels(labels)
+        classes, counts = check_adjacent_labels(labels)
         if int(labels.min()) < 0 or int(labels.max()) >= self.num_classes:
-            raise ValueError(f"labels must lie in 0..{self.num_classes - 1}, got {int(labels.min())}..{int(labels.max())}")
+            raise ValueError(f"labels must lie in 0..{self.num_classes - 1}, got "
+                             f"{int(labels.min())}..{int(labels.max())}")
         if u.dtype != self.cell.W_iz.dtype:
             raise TypeError(f"u must have the memory's dtype {self.cell.W_iz.dtype} (convert it with .to(dtype)), got "
                             f"{u.dtype}")
         kept = self.container.detach()
         h = kept[classes].to(u.dtype)
-        grouped = u.view(classes.numel(), k, self.dim)
-        for i in range(k):
-            h = self.cell(grouped[:, i], h)
+        k = int(counts[0])
+        if bool((counts == k).all()):  # the official layout: k samples per class
+            grouped = u.view(classes.numel(), k, self.dim)
+            for i in range(k):
+                h = self.cell(grouped[:, i], h)
+        else:  # unequal runs: step i updates the classes that have an i-th sample
+            starts = torch.cumsum(counts, 0) - counts
+            for i in range(int(counts.max())):
+                active = (counts > i).nonzero().squeeze(1)
+                h = h.index_put((active,), self.cell(u[starts[active] + i], h[active]))
         new_rows = F.normalize(h, dim=-1)
         return kept.to(u.dtype).index_put((classes,), new_rows)
 

@@ -42,7 +42,7 @@ __all__ = [
 TINY_VIT_GLYPHS_CONFIG = dict(image_size=16, patch_size=4, in_channels=1, dim=64, depth=4, heads=4, mlp_ratio=4.0)
 #: The shipped checkpoint (package data) and its SHA-256, written by ``tiny_vit_pretrain``.
 TINY_VIT_GLYPHS_PATH = Path(__file__).resolve().parent / "weights" / "tiny_vit_glyphs.pt"
-TINY_VIT_GLYPHS_SHA256 = "1df505cad003fef293d785d9953e0b0d40cfa7e77e8453d7afcace4355cf50f4"
+TINY_VIT_GLYPHS_SHA256 = "b9ec0673ed2cef570da8d96749a68a3a142def126c5fcaa7c5eb2c888cbcb1cf"
 
 #: timm in21k ViTs of the paper (ViT-S/16 and ViT-B/16 at 224 px, RGB).
 TIMM_VIT_CONFIGS = {
