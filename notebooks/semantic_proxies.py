@@ -89,6 +89,9 @@ PROFILES = {
                   dataset="cub200", backbone_weights="~/weights/vit_small_patch16_224_in21k.pth",
                   vit_variant="vit_small_patch16_224_in21k", crop=224, resize=256),
 }
+# One run's wall time per profile as the profile table states it (upper end, hours) and its GPUs:
+# `python -m mlcompanion.pipeline sweep` sets each job's time limit from it.
+COSTS = {"ci": {"hours": 0.05, "gpus": 0}, "paper": {"hours": 6, "gpus": 1}}
 P = resolve_profile(
     PROFILES, profile, device=device, data_root=data_root, seed=seed, namespace=globals(),
     iterations=iterations, eval_every=eval_every, plateau_tol=plateau_tol, min_iterations=min_iterations,
