@@ -40,6 +40,9 @@ MODULES = (
     "mlcompanion.metrics",
     "mlcompanion.miners",
     "mlcompanion.validation",
+    "mlcompanion.multiscale",
+    "mlcompanion.semantic_proxies",
+    "mlcompanion.subspaces",
 )
 
 # The canonical batch: N rows of dimension D in C classes (3, 3, 2 rows).
@@ -53,6 +56,26 @@ SKIP = {
     "FAMILY_DEFAULTS": "a constant (dict of defaults)",
     "UTILITIES": "a constant (dict of utility functions used by class_utility_curves)",
     "ThresholdCurves": "a result dataclass returned by class_utility_curves, not a computation",
+    # multiscale (MSENet): models and training machinery, tested in tests/test_multiscale_fewshot.py
+    "StageTaps": "forward hooks on a backbone (a model wrapper); checked against create_feature_extractor in its tests",
+    "MultiScaleEpisodeLoss": "the trainer's episodic loss around a MultiScaleProtoHead (fuzzed through the head)",
+    "stage_embeddings": "embeds a whole dataset through a model (data machinery, not a computation on a batch)",
+    "multiscale_fewshot_eval": "episode sampling over precomputed stage embeddings (experiment machinery)",
+    "run_head_arms": "the multi-seed training loop of the notebook (experiment machinery)",
+    # semantic_proxies (VPTSP-G): models and data
+    "SemanticProxyNet": "a network around a ViT (model); tested in tests/test_semantic_proxies.py",
+    "VPTSPG": "a network around a ViT (model); tested in tests/test_semantic_proxies.py",
+    "dml_glyphs": "a dataset builder (data), not a computation on a batch",
+    "dml_glyph_setup": "a dataset builder (data), not a computation on a batch",
+    "DML_TRAIN_CLASSES": "a constant (the DML training glyph classes)",
+    "DML_TEST_CLASSES": "a constant (the DML test glyph classes)",
+    "DISTANCE_CLAMP": "a constant (the clamp before the square root of proto_logits)",
+    # subspaces (ADSL): training machinery
+    "dynamic_split": "mutates a model's learners (state change); tested with synthetic scores in tests/test_dynamic_subspaces.py",
+    "cluster_batches": "a batch sampler over cluster assignments (data machinery)",
+    "SubspaceSchedule": "a configuration dataclass of train_subspace_learners",
+    "SubspaceResult": "a result dataclass of train_subspace_learners",
+    "train_subspace_learners": "the training loop of the notebook (experiment machinery)",
 }
 
 # Parameter names whose meaning the signature gives away (required parameters only).
@@ -397,6 +420,25 @@ EXAMPLES: dict[str, Example] = {
     "check_probability": E(lambda g, o: {"value": 0.5, "name": "fuzz_arg"},
                            names={"value": "fuzz_arg", "name": "fuzz_arg"}),
     "check_int": E(lambda g, o: {"value": 3, "name": "fuzz_arg"}, names={"value": "fuzz_arg", "name": "fuzz_arg"}),
+    # multiscale (MSENet)
+    "proto_logits": E(lambda g, o: {"query": emb(g), "protos": emb(g, C)}, {"query": "emb", "protos": "aux"}),
+    "SelfAttention2d": E(lambda g, o: {"x": randn(g, N, D, 3, 3)}, {"x": "rows"}, ctor={"channels": D, "gamma": 0.2}),
+    "MultiScaleProtoHead": E(lambda g, o: {"support_maps": [randn(g, N, D, 3, 3)], "support_labels": labels(),
+                                           "query_maps": [randn(g, N, D, 3, 3)]},
+                             {"support_labels": "labels"}, ctor={"num_stages": 1, "attention": True, "channels": [D]}),
+    # semantic_proxies (VPTSP-G)
+    "GRUReLUCell": E(lambda g, o: {"x": emb(g), "h": emb(g)}, {"x": "emb", "h": "aux"}, ctor={"dim": D}),
+    "ProxyMemory": E(lambda g, o: {"u": emb(g), "labels": labels()}, {"u": "emb", "labels": "labels"},
+                     ctor={"num_classes": C, "dim": D}, method="update"),
+    "mix_proxies": E(lambda g, o: {"bias": emb(g, C), "container": emb(g, C)}, {"bias": "emb", "container": "aux"}),
+    "SemanticProxyAnchorLoss": E(ctor={"num_classes": C, "embedding_dim": D}),
+    # subspaces (ADSL)
+    "taylor_scores": E(lambda g, o: {"activations": emb(g), "gradients": emb(g)},
+                       {"activations": "emb", "gradients": "aux"}),
+    "split_candidates": E(lambda g, o: {"scores": torch.rand(16, generator=g)}, {"scores": "rows"}),
+    "recluster": E(lambda g, o: {"features": emb(g), "n_clusters": 2}, {"features": "emb"}),
+    "drop_singletons": E(lambda g, o: {"assignment": torch.tensor([0, 0, 0, 1, 1, 1, 0, 1]), "labels": labels()},
+                         {"labels": "labels"}),
     "check_choice": E(lambda g, o: {"value": "a", "name": "fuzz_arg", "options": ("a", "b")},
                       names={"value": "fuzz_arg", "name": "fuzz_arg", "options": "fuzz_arg"}),
 }

@@ -172,13 +172,17 @@ class SelfAttention2d(nn.Module):
         if x.shape[1] != self.channels:
             raise ValueError(f"x must have {self.channels} channels, got {x.shape[1]}")
         dtype = x.dtype
-        x = _float(x)
+        x = _float(x)  # half precision computes in float32; float64 input keeps float64 (weights cast)
         b, c, h, w = x.shape
         n = h * w
-        q = self.query(x).reshape(b, -1, n).transpose(1, 2)  # (B, N, C')
-        k = self.key(x).reshape(b, -1, n)  # (B, C', N)
+
+        def conv(layer: nn.Conv2d) -> torch.Tensor:
+            return F.conv2d(x, layer.weight.to(x.dtype), layer.bias.to(x.dtype))
+
+        q = conv(self.query).reshape(b, -1, n).transpose(1, 2)  # (B, N, C')
+        k = conv(self.key).reshape(b, -1, n)  # (B, C', N)
         attn = torch.softmax(torch.bmm(q, k), dim=-1)  # (B, N, N): row i = query position i
-        v = self.value(x).reshape(b, c, n)
+        v = conv(self.value).reshape(b, c, n)
         out = torch.bmm(v, attn.transpose(1, 2)).reshape(b, c, h, w)
         g = self.gamma if gamma is None else gamma
         return (g * out + x).to(dtype)
