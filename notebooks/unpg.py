@@ -128,6 +128,7 @@ if P.profile == "paper":  # stop before any work when the face folder or the wei
         load_backbone_weights(resnet50(num_classes=None), Path(P.backbone_weights).expanduser())
 
 # %%
+import copy
 import time
 
 import matplotlib.pyplot as plt
@@ -334,7 +335,9 @@ def negative_distributions(model: IdentityModel) -> dict:
     cos = model.head.cosines(train_emb.to(P.device)).cpu()
     is_target = torch.zeros_like(cos, dtype=torch.bool)
     is_target[torch.arange(len(train_lab)), relabel[train_lab]] = True
-    sn = negative_pair_similarities(model(probe_x), probe_y).cpu()
+    # S_n as the loss sees it in training (training-mode batch norm, batch statistics), computed on a copy:
+    # a training-mode forward of the kept model would move its running statistics
+    sn = negative_pair_similarities(copy.deepcopy(model).train()(probe_x), probe_y).cpu()
     return {"all test negatives": scores[~same].numpy(), "sample-to-weight (CLPG)": cos[~is_target].numpy(),
             "in-batch S_n (MLPG)": sn.numpy(), "filtered S'_n": box_and_whisker_filter(sn, P.wisk).numpy(),
             "test_emb": test_emb, "test_lab": test_lab}
