@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from .papers import TABLE_START, load_papers, paper_links, sync_readme_table
+from .papers import table_cell as _cell
 from .plotting import figures_root, run_dir
 from .verdict import VERDICTS as _VERDICT_RULE_VALUES
 
@@ -185,11 +186,6 @@ def _figures(lines: list[str], record: dict, figure_dir: Path) -> str:
     for png in sorted(figure_dir.glob("*.png")):
         lines += [f"![{png.stem}]({record['slug']}/{png.name})", ""]
     return "\n".join(lines)
-
-
-def _cell(text) -> str:
-    """A table cell's text: a ``|`` inside it would end the cell."""
-    return str(text).replace("|", "\\|")
 
 
 def render_gallery(root: Path) -> str:

@@ -43,7 +43,7 @@ from .losses.prototypical import prototypes, split_episode
 from .metrics.fewshot import fewshot_accuracy
 from .repro import make_deterministic
 from .train import TrainConfig, TrainResult, train_embedding
-from .validation import check_embeddings, check_finite, check_labels, check_positive
+from .validation import check_embeddings, check_finite, check_int, check_labels, check_positive
 
 __all__ = [
     "StageTaps",
@@ -59,12 +59,6 @@ __all__ = [
 
 #: The squared distance is clamped at this value before the square root (finite gradients at 0).
 DISTANCE_CLAMP = 1e-12
-
-
-def _pos_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _float(x: torch.Tensor) -> torch.Tensor:
@@ -153,8 +147,8 @@ class SelfAttention2d(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 8, gamma: float = 0.0, learn_gamma: bool = True):
         super().__init__()
-        self.channels = _pos_int(channels, "channels")
-        self.reduction = _pos_int(reduction, "reduction")
+        self.channels = check_int(channels, "channels")
+        self.reduction = check_int(reduction, "reduction")
         g = float(gamma) if isinstance(gamma, (int, float)) and not isinstance(gamma, bool) else None
         if g is None or not math.isfinite(g):
             raise ValueError(f"gamma must be a finite number, got {gamma!r}")
@@ -240,7 +234,7 @@ class MultiScaleProtoHead(nn.Module):
                  attention: bool = False, channels: Sequence[int] | None = None, gamma: float = 0.2,
                  learn_gamma: bool = True, separate_gamma: bool = True, official_quirks: bool = False):
         super().__init__()
-        self.num_stages = _pos_int(num_stages, "num_stages")
+        self.num_stages = check_int(num_stages, "num_stages")
         w = [init_w] * self.num_stages if isinstance(init_w, (int, float)) else list(init_w)
         if len(w) != self.num_stages or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                 and math.isfinite(v) for v in w):
@@ -263,7 +257,7 @@ class MultiScaleProtoHead(nn.Module):
             if channels is None or len(channels) != self.num_stages:
                 raise ValueError(f"attention=True needs channels: one channel count per stage ({self.num_stages}), "
                                  f"got {channels!r}")
-            self.channels = tuple(_pos_int(c, "channels[s]") for c in channels)
+            self.channels = tuple(check_int(c, "channels[s]") for c in channels)
             if not isinstance(gamma, (int, float)) or isinstance(gamma, bool) or not math.isfinite(gamma):
                 raise ValueError(f"gamma must be a finite number, got {gamma!r}")
             self.blocks = nn.ModuleList(SelfAttention2d(c, gamma=0.0, learn_gamma=False) for c in self.channels)
@@ -337,7 +331,7 @@ class MultiScaleEpisodeLoss(nn.Module):
         if not isinstance(head, MultiScaleProtoHead):
             raise TypeError(f"head must be a MultiScaleProtoHead, got {type(head).__name__}")
         self.head = head
-        self.shot = _pos_int(shot, "shot")
+        self.shot = check_int(shot, "shot")
 
     def batch_loss(self, taps: nn.Module, x: torch.Tensor, y: torch.Tensor):
         maps = taps(x)
@@ -371,7 +365,7 @@ def stage_embeddings(taps: nn.Module, head: MultiScaleProtoHead, dataset, batch_
 
     if not isinstance(dataset, Dataset):
         raise TypeError(f"dataset must be a torch Dataset of (image, label), got {type(dataset).__name__}")
-    _pos_int(batch_size, "batch_size")
+    check_int(batch_size, "batch_size")
     was = taps.training, head.training
     taps.to(device).eval()
     head.to(device).eval()
@@ -418,7 +412,7 @@ def multiscale_fewshot_eval(embeddings: Mapping[str, Sequence[torch.Tensor]], we
             check_embeddings(e, f"embeddings[{name!r}][{s}]")
     check_labels(labels, sup[0].shape[0])
     for value, name in ((way, "way"), (shot, "shot"), (query, "query"), (episodes, "episodes")):
-        _pos_int(value, name)
+        check_int(value, name)
     w = torch.as_tensor(weights, dtype=torch.float64).flatten()
     if w.numel() != len(sup) or len(qry) != len(sup):
         raise ValueError(f"weights must have one entry per stage ({len(sup)}), got {w.numel()}")

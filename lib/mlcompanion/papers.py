@@ -15,7 +15,7 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["load_papers", "papers_table", "sync_readme_table", "GROUP_ORDER", "PLANNED",
+__all__ = ["load_papers", "papers_table", "sync_readme_table", "paper_links", "table_cell", "GROUP_ORDER", "PLANNED",
            "TABLE_START", "TABLE_END"]
 
 GROUP_ORDER = ("metric-learning losses", "classification heads", "signals and sequences", "theory and analysis",
@@ -53,7 +53,8 @@ def paper_links(paper: dict) -> str:
     return ", ".join(links)
 
 
-def _cell(text: str) -> str:
+def table_cell(text) -> str:
+    """A Markdown table cell's text: a ``|`` inside it would end the cell."""
     return str(text).replace("|", "\\|")
 
 
@@ -63,7 +64,7 @@ def papers_table(figures: Path) -> str:
     for p in load_papers():
         result = figures / p["slug"] / "result.json"
         links = paper_links(p)
-        paper = f"{_cell(p['title'])} ({p['venue']}{'; ' + links if links else ''})"
+        paper = f"{table_cell(p['title'])} ({p['venue']}{'; ' + links if links else ''})"
         if result.exists():
             verdict = json.loads(result.read_text())["verdict"]
             status = f"{verdict} ([notebook](notebooks/{p['slug']}.ipynb))"

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import copy
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -202,6 +204,13 @@ def notebook_constant(slug: str, name: str):
     Executes, in a fresh interpreter, the code cells before the assignment and the assigning cell up
     to it, then prints the value as JSON.
     """
+    py, _ = _paths(slug)
+    # a sweep asks for the same constants once per run: read each at most once per version of the file
+    return copy.deepcopy(_notebook_constant(slug, name, py.stat().st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=256)
+def _notebook_constant(slug: str, name: str, mtime_ns: int):
     import jupytext
 
     py, _ = _paths(slug)

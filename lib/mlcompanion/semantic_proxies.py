@@ -34,7 +34,7 @@ from torch import nn
 
 from .losses.proxy_anchor import proxy_anchor_from_proxies
 from .models.prompted_vit import PromptedViT, metric_head, run_prompted_blocks
-from .validation import check_embeddings, check_labels, check_number, check_probability
+from .validation import check_embeddings, check_int, check_labels, check_number, check_probability
 
 __all__ = [
     "check_adjacent_labels",
@@ -52,12 +52,6 @@ __all__ = [
 
 DML_TRAIN_CLASSES = 48
 DML_TEST_CLASSES = 40
-
-
-def _count(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 def check_adjacent_labels(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,7 +86,7 @@ class GRUReLUCell(nn.Module):
 
     def __init__(self, dim: int, activation: str = "relu"):
         super().__init__()
-        self.dim = _count(dim, "dim", 1)
+        self.dim = check_int(dim, "dim", 1)
         if activation not in ("relu", "tanh"):
             raise ValueError(f"activation must be 'relu' or 'tanh', got {activation!r}")
         self.activation = activation
@@ -127,8 +121,8 @@ class ProxyMemory(nn.Module):
 
     def __init__(self, num_classes: int, dim: int, activation: str = "relu"):
         super().__init__()
-        self.num_classes = _count(num_classes, "num_classes", 1)
-        self.dim = _count(dim, "dim", 1)
+        self.num_classes = check_int(num_classes, "num_classes", 1)
+        self.dim = check_int(dim, "dim", 1)
         self.cell = GRUReLUCell(dim, activation)
         self.register_buffer("container", F.normalize(nn.init.xavier_uniform_(torch.empty(num_classes, dim)), dim=1))
 
@@ -202,15 +196,15 @@ class SemanticProxyNet(nn.Module):
     def __init__(self, vit: nn.Module, num_classes: int, n_q: int = 3, depth: int = 12, step: int = 0,
                  embed_dim: int = 384):
         super().__init__()
-        self.num_classes = _count(num_classes, "num_classes", 1)
-        self.n_q = _count(n_q, "n_q", 1)
-        self.depth = min(_count(depth, "depth", 0), len(vit.blocks))
-        self.step = _count(step, "step", 0)
+        self.num_classes = check_int(num_classes, "num_classes", 1)
+        self.n_q = check_int(n_q, "n_q", 1)
+        self.depth = min(check_int(depth, "depth", 0), len(vit.blocks))
+        self.step = check_int(step, "step", 0)
         self.vit = vit
         dim = vit.embed_dim
         self.class_prompts = nn.ParameterList(
             [nn.Parameter(nn.init.xavier_normal_(torch.zeros(num_classes, self.n_q, dim))) for _ in range(self.depth)])
-        self.head = metric_head(dim, _count(embed_dim, "embed_dim", 1))
+        self.head = metric_head(dim, check_int(embed_dim, "embed_dim", 1))
 
     def prompts_in_block(self, idx: int) -> int:
         return max(self.n_q - idx * self.step, 0) if idx < self.depth else 0
@@ -263,8 +257,8 @@ class SemanticProxyAnchorLoss(nn.Module):
     def __init__(self, num_classes: int, embedding_dim: int, beta: float = 0.5, margin: float = 0.1,
                  alpha: float = 32.0, pos_divisor: str = "all"):
         super().__init__()
-        self.num_classes = _count(num_classes, "num_classes", 1)
-        self.embedding_dim = _count(embedding_dim, "embedding_dim", 1)
+        self.num_classes = check_int(num_classes, "num_classes", 1)
+        self.embedding_dim = check_int(embedding_dim, "embedding_dim", 1)
         self.beta = check_probability(beta, "beta")
         self.margin = check_number(margin, "margin")
         self.alpha = alpha

@@ -110,7 +110,7 @@ def _e(text) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _links(paper: dict, prefix: str) -> str:
+def _links(paper: dict) -> str:
     links = []
     if paper.get("arxiv"):
         links.append(f'<a href="https://arxiv.org/abs/{_e(paper["arxiv"])}">arXiv {_e(paper["arxiv"])}</a>')
@@ -131,7 +131,7 @@ def ledger_page(rows: list[dict]) -> str:
     for r in rows:
         title = (f'<a href="papers/{_e(r["slug"])}/">{_e(r["title"])}</a>' if r["has_page"]
                  else f'<a href="papers/{_e(r["slug"])}/">{_e(r["title"])}</a> <em>(planned)</em>')
-        cells = [f'{title}<br><small>{_e(r["authors"])}, {_e(r["venue"])} · {_links(r, "")}</small>',
+        cells = [f'{title}<br><small>{_e(r["authors"])}, {_e(r["venue"])} · {_links(r)}</small>',
                  _e(r["group"]), _e(r["claim"]),
                  f'<span class="verdict verdict-{_e(r["verdict"].replace(" ", "-"))}">{_e(r["verdict"])}</span>',
                  _e(r["headline"]), _e(r["paper_value"]), _e(r["ours_value"]), _e(r["comparable_as"]),
@@ -162,7 +162,7 @@ def _header_cell(paper: dict, record: dict | None) -> str:
         f'<div class="paper-header" markdown="0"><p class="verdict verdict-{verdict.replace(" ", "-")}">'
         f"Verdict at ci scale: <strong>{_e(verdict)}</strong></p>",
         f'<p><a href="../../">← claims ledger</a> · <a href="../../sources/{_e(paper["slug"])}.py">notebook '
-        f'source (<code>notebooks/{_e(paper["slug"])}.py</code>)</a> · {_links(paper, "")}</p>',
+        f'source (<code>notebooks/{_e(paper["slug"])}.py</code>)</a> · {_links(paper)}</p>',
         f"<p><em>{_e(paper['authors'])}, {_e(paper['venue'])}.</em> Claim tested: {_e(paper['claim'])}</p></div>",
     ]
     return "\n".join(lines)
@@ -178,7 +178,7 @@ def _notebook_with_header(slug: str, paper: dict, record: dict | None, root: Pat
 def _planned_page(paper: dict) -> str:
     return "\n".join([
         f"# {paper['title']}", "",
-        f"*{paper['authors']}, {paper['venue']}.* {_links(paper, '')}", "",
+        f"*{paper['authors']}, {paper['venue']}.* {_links(paper)}", "",
         "**Planned:** this paper's notebook is not written yet.", "",
         f"**Claim it will test.** {paper['claim']}", "",
         "[← claims ledger](../../index.md)", "",

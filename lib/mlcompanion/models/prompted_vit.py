@@ -14,14 +14,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from ..validation import check_int
 
 __all__ = ["PromptedViT", "run_prompted_blocks", "metric_head"]
-
-
-def _count(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 def metric_head(dim: int, embed_dim: int) -> nn.Sequential:
@@ -72,12 +67,12 @@ class PromptedViT(nn.Module):
         if not all(hasattr(vit, a) for a in ("tokens", "blocks", "norm", "embed_dim")):
             raise TypeError(f"vit must be a TinyViT-like module (tokens, blocks, norm, embed_dim), got "
                             f"{type(vit).__name__}")
-        self.num_prompts = _count(num_prompts, "num_prompts", 0)
+        self.num_prompts = check_int(num_prompts, "num_prompts", 0)
         n_blocks = len(vit.blocks)
-        self.depth = n_blocks if depth is None else _count(depth, "depth", 0)
+        self.depth = n_blocks if depth is None else check_int(depth, "depth", 0)
         if self.depth > n_blocks:
             raise ValueError(f"depth must be <= the number of blocks ({n_blocks}), got {depth}")
-        self.embed_dim = _count(embed_dim, "embed_dim", 1)
+        self.embed_dim = check_int(embed_dim, "embed_dim", 1)
         self.bitfit, self.train_backbone = bool(bitfit), bool(train_backbone)
         self.vit = vit
         for name, p in vit.named_parameters():
