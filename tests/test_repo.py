@@ -182,8 +182,31 @@ def test_committed_notebook_shows_its_figures_inline(slug):
     images = sum("image/png" in o.get("data", {}) for c in nb["cells"] for o in c.get("outputs", []))
     # A figure of wall-clock timings (savefig(..., timing=True)) sits in a cell tagged "timing", whose
     # committed output is a note instead (outputs of the committed notebooks depend on the code alone).
-    saved = len(re.findall(r"savefig\(fig, SLUG, \"[\w-]+\"\)", source))
-    assert images >= saved, f"{slug}: {images} inline figures for {saved} saved"
+    saved = len(re.findall(r"savefig\(fig, SLUG, \"[\w-]+\"", source)) - source.count("timing=True")
+    assert saved > 0 and images >= saved, f"{slug}: {images} inline figures for {saved} saved"
+    captions = sum("**Figure.**" in "".join(o.get("data", {}).get("text/markdown", ""))
+                   for c in nb["cells"] for o in c.get("outputs", []))
+    assert captions >= saved, f"{slug}: {captions} captions under {saved} saved figures"
+
+
+def _committed_figures():
+    return sorted(p for p in (REPO / "figures").rglob("*.png"))
+
+
+@pytest.mark.parametrize("png", _committed_figures(), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_committed_figure_has_a_caption_and_is_legible_at_page_width(png):
+    """Every committed figure went through plotting.savefig with a caption, and its smallest text shows
+    at MIN_TEXT_PX or more on the site's page (what savefig measured and wrote into the PNG)."""
+    from PIL import Image
+
+    from mlcompanion.plotting import MIN_TEXT_PX
+
+    with Image.open(png) as image:
+        text = dict(image.text)
+    assert len(text.get("Description", "")) >= 10, f"{png.name}: no caption"
+    assert "Companion-Min-Text-Px" in text, f"{png.name}: not written by plotting.savefig"
+    assert float(text["Companion-Min-Text-Px"]) >= MIN_TEXT_PX, (
+        f"{png.parent.name}/{png.name}: smallest text {text['Companion-Min-Text-Px']} px on the page")
 
 
 def test_package_installs_next_to_a_users_own_lib_package(tmp_path):

@@ -136,3 +136,23 @@ def test_ledger_lists_every_paper_with_its_verdict_and_filters(built, browser):
     assert header and "Verdict at ci scale" in header
     assert browser.execute_script("return document.querySelectorAll('.jp-OutputArea-output img').length") > 0
     browser.save_screenshot(str(shots / "multi_similarity.png"))
+
+
+def test_figures_get_the_page_width_plotting_designs_for(built, browser):
+    """plotting.legible_text_px assumes a paper page gives a figure PAGE_WIDTH_PX at a 1280-px window (or
+    its natural width, if less) and shows a caption under it; check both on a page with several figures."""
+    from mlcompanion.plotting import PAGE_WIDTH_PX
+
+    html_dir, base = built
+    browser.set_window_size(1280, 1000)
+    try:
+        _load(browser, urljoin(base, "papers/anyloss/"))
+        sizes = browser.execute_script("return Array.from(document.querySelectorAll('.jp-OutputArea-output img'))"
+                                       ".map(i => [i.naturalWidth, i.getBoundingClientRect().width])")
+        captions = browser.execute_script("return Array.from(document.querySelectorAll('.jp-OutputArea-output'))"
+                                          ".filter(o => o.textContent.trim().startsWith('Figure.')).length")
+    finally:
+        browser.set_window_size(1400, 1000)
+    assert len(sizes) >= 3 and captions >= len(sizes)
+    for natural, shown in sizes:
+        assert shown >= min(natural, PAGE_WIDTH_PX) - 0.5, (natural, shown)

@@ -1,18 +1,20 @@
 """The trainer, the multi-seed experiment helpers, determinism and the plotting helper."""
 
 import hashlib
+import warnings
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 from torch.utils.data import TensorDataset
 
 from mlcompanion.data import load_glyphs
 from mlcompanion.experiments import format_mean_std, run_arms, summarize_runs
 from mlcompanion.losses import ContrastiveLoss, MultiSimilarityLoss
 from mlcompanion.models import EmbeddingNet, SmallConvNet
-from mlcompanion.plotting import savefig, use_style
+from mlcompanion.plotting import PAGE_WIDTH_PX, figure_caption, legible_text_px, savefig, use_style
 from mlcompanion.repro import make_deterministic
 from mlcompanion.train import TrainConfig, evaluate_retrieval, train_embedding
 
@@ -146,15 +148,47 @@ def test_savefig_is_atomic_and_byte_stable(tmp_path, monkeypatch):
         ax.set_xlabel("x (units)")
         return fig
 
-    p1 = savefig(draw(), "toy", "line")
+    p1 = savefig(draw(), "toy", "line", caption="A toy line.  Second sentence.")
     h1 = hashlib.sha256(p1.read_bytes()).hexdigest()
-    p2 = savefig(draw(), "toy", "line")
+    p2 = savefig(draw(), "toy", "line", caption="A toy line. Second sentence.")
     assert p1 == p2 == tmp_path / "toy" / "line.png"
     assert hashlib.sha256(p2.read_bytes()).hexdigest() == h1
     assert sorted(x.name for x in (tmp_path / "toy").iterdir()) == ["line.png"]  # no temp files left
     plt.close("all")
+    assert figure_caption(p1) == "A toy line. Second sentence."
     with pytest.raises(ValueError, match="slug"):
-        savefig(draw(), "Bad Slug", "x")
+        savefig(draw(), "Bad Slug", "x", caption="A toy line.")
+    with pytest.raises(ValueError, match="caption"):
+        savefig(draw(), "toy", "x", caption=" ")
+    plt.close("all")
+
+
+def test_savefig_warns_on_text_illegible_at_page_width(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPANION_FIGURES_DIR", str(tmp_path))
+    use_style()
+
+    def draw(width, fontsize=None):
+        fig, ax = plt.subplots(figsize=(width, 3))
+        ax.plot([0, 1, 2], [1, 0, 2], label="a line")
+        ax.legend(fontsize=fontsize)
+        return fig
+
+    fig = draw(6)
+    # 10-pt ticks and legend at 80 dpi, the image narrower than the page: 10 / 72 * 80 px
+    assert legible_text_px(fig) == pytest.approx(10 / 72 * 80)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = savefig(fig, "toy", "narrow", caption="A narrow figure.")
+    assert Image.open(path).text["Companion-Min-Text-Px"] == "11.1"
+    wide = draw(16)  # shrunk to PAGE_WIDTH_PX on the page: the same text shows smaller
+    width_in = wide.get_tightbbox(wide.canvas.get_renderer()).width + 0.2
+    assert legible_text_px(wide) == pytest.approx(10 / 72 * PAGE_WIDTH_PX / width_in)
+    with pytest.warns(UserWarning, match="smallest text"):
+        savefig(wide, "toy", "wide", caption="A wide figure.")
+    with pytest.warns(UserWarning, match="smallest text"):
+        savefig(draw(6, fontsize=7), "toy", "small", caption="A figure with a small legend.")
+    empty = plt.figure(figsize=(3, 2))
+    assert legible_text_px(empty) == float("inf")
     plt.close("all")
 
 

@@ -53,5 +53,5 @@ def plot_validation_curves(ax, results: Mapping, arms: Sequence[str], seeds: Seq
     ax.set_ylabel(ylabel)
     ax.set_title("validation curves (thick: mean over seeds while all run)" if mean
                  else "validation curves (one line per seed)")
-    ax.legend(fontsize=8)
+    ax.legend()  # the house legend size (plotting: legible at page width)
     return ax

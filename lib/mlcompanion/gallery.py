@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .papers import TABLE_START, load_papers, paper_links, sync_readme_table
 from .papers import table_cell as _cell
-from .plotting import figures_root, run_dir
+from .plotting import figure_caption, figures_root, run_dir
 from .verdict import VERDICTS as _VERDICT_RULE_VALUES
 
 __all__ = ["VERDICTS", "write_result", "render_gallery", "build_gallery", "paper_row"]
@@ -184,7 +184,10 @@ def _section(record: dict, figure_dir: Path) -> str:
 
 def _figures(lines: list[str], record: dict, figure_dir: Path) -> str:
     for png in sorted(figure_dir.glob("*.png")):
+        caption = figure_caption(png)
         lines += [f"![{png.stem}]({record['slug']}/{png.name})", ""]
+        if caption:
+            lines += [f"**{png.stem}.** {caption}", ""]
     return "\n".join(lines)
 
 

@@ -225,6 +225,9 @@ table.ledger td, table.ledger th { border-bottom: 1px solid var(--md-default-fg-
 /* code is secondary to the text: smaller, collapsed to a few lines until hovered */
 .jupyter-wrapper .jp-CodeCell .jp-InputArea { font-size: .85em; opacity: .85; }
 .jupyter-wrapper .jp-OutputArea-output img { max-width: 100%; height: auto; }
+/* no In/Out prompts: a figure gets the column's whole width (plotting.PAGE_WIDTH_PX at a 1280-px window) */
+.jupyter-wrapper .jp-InputPrompt, .jupyter-wrapper .jp-OutputPrompt { display: none; }
+.jupyter-wrapper .jp-Notebook, .jupyter-wrapper .jp-Cell { padding-left: 0 !important; padding-right: 0 !important; }
 """
 
 _JS = """

@@ -168,12 +168,12 @@ def plot(results: list[dict], out_name: str) -> Path:
 
     use_style()
     names = [n for n in dict.fromkeys(k.split("|")[0] for k in results[0]["ms"]) if n != "floor"]
-    cols = 4
+    cols = 3
     rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(9, 2.6 * rows + 0.6), squeeze=False, sharex=True)
     batches = [r["batch"] for r in results]
     dims = "/".join(str(r["dim"]) for r in results)
-    for ax, name in zip(axes.flat, names):
+    for i, (ax, name) in enumerate(zip(axes.flat, names)):
         for impl, style in (("lib", "o-"), ("PML", "s--"), ("floor", "k:")):
             key = "floor|floor" if impl == "floor" else f"{name}|{impl}"
             if key in results[0]["ms"]:
@@ -181,14 +181,19 @@ def plot(results: list[dict], out_name: str) -> Path:
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_title(name, fontsize=10)
-        ax.set_xlabel(f"batch size (embedding dim {dims})")
-        ax.set_ylabel("forward + backward (ms)")
-        ax.legend(fontsize=8)
+        if i % cols == 0:
+            ax.set_ylabel("fwd + bwd (ms)")
+        if i == 0:
+            ax.legend()
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
+    fig.supxlabel(f"batch size (embedding dim {dims})", fontsize=10)
     fig.suptitle("Loss time on one CPU thread, median of interleaved repeats", fontsize=11)
     fig.tight_layout()
-    path = savefig(fig, "benchmarks", out_name)
+    path = savefig(fig, "benchmarks", out_name, caption=(
+        "Forward + backward time of each loss on one CPU thread (log-log), the companion's implementation "
+        "(lib) beside pytorch-metric-learning (PML) where it has the loss; the dotted line is the floor, "
+        "what any pairwise loss must at least do (L2-normalise, the similarity matmul z z^T and its backward)."))
     plt.close(fig)
     return path
 
@@ -200,11 +205,21 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="losses", help="name of the figure and JSON under figures/benchmarks/")
     parser.add_argument("--no-save", action="store_true", help="print only")
+    parser.add_argument("--replot", action="store_true",
+                        help="redraw the figure from the saved figures/benchmarks/<out>.json; measure nothing")
     parser.add_argument("--cases", nargs="*", default=[], help="only the cases whose name contains one of these")
     parser.add_argument("--memory-only", metavar="BxD", help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args(argv)
     CASE_FILTER[:] = args.cases
     torch.set_num_threads(args.threads)
+    if args.replot:
+        from mlcompanion.plotting import figure_dir
+
+        saved = figure_dir("benchmarks") / f"{args.out}.json"
+        if not saved.exists():
+            raise SystemExit(f"--replot: no {saved}; run the benchmark first")
+        print(f"wrote {plot(json.loads(saved.read_text())['results'], args.out)}")
+        return
     if args.memory_only:
         batch, dim = (int(v) for v in args.memory_only.split("x"))
         print(json.dumps(memory(batch, dim)))
