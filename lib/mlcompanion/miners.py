@@ -143,16 +143,13 @@ def margin_cutoff_triplets(embeddings: torch.Tensor, labels: torch.Tensor, cutof
     valid = ~same & (d >= cutoff)
     keyed = d.masked_fill(~valid, math.inf)
     order = torch.sort(keyed, dim=1, stable=True).indices[:, :n_neg]  # closest valid first, ties by index
-    n_valid = valid.sum(1)
-    a_out, p_out, n_out = [], [], []
-    for i in range(n):
-        negs = order[i, : min(n_neg, int(n_valid[i]))].sort().values
-        poss = pos[i].nonzero().squeeze(1)
-        t = min(negs.numel(), poss.numel())
-        if t:
-            a_out.append(torch.full((t,), i, dtype=torch.long, device=labels.device))
-            p_out.append(poss[:t])
-            n_out.append(negs[:t])
-    if not a_out:
-        return empty, empty.clone(), empty.clone()
-    return torch.cat(a_out), torch.cat(p_out).long(), torch.cat(n_out).long()
+    column = torch.arange(n_neg, device=labels.device)
+    n_negs = valid.sum(1).clamp(max=n_neg)  # |N_i|
+    # N_i in index order: the kept closest negatives, the rest pushed past every index, then sorted
+    negs = order.masked_fill(column >= n_negs.unsqueeze(1), n).sort(dim=1).values
+    # P_i in index order, likewise (|P_i| <= n - 1; only the first n_neg can be used)
+    index = torch.arange(n, device=labels.device)
+    poss = index.expand(n, n).masked_fill(~pos, n).sort(dim=1).values[:, :n_neg]
+    used = column < torch.minimum(n_negs, pos.sum(1)).unsqueeze(1)  # k < min(|P_i|, |N_i|)
+    # boolean indexing walks the rows in order: anchor by anchor, k ascending within an anchor
+    return index.unsqueeze(1).expand(n, n_neg)[used], poss[used].long(), negs[used].long()
