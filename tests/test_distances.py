@@ -158,3 +158,27 @@ def test_distance_ignores_autocast():
         d = EuclideanDistance()(x)
     assert d.dtype == torch.float32
     torch.testing.assert_close(d, EuclideanDistance()(x))
+
+
+def test_normalized_squared_euclidean_keeps_near_duplicates_in_float32():
+    """||u_i - u_j||^2 of u = normalize(x) for rows 1e-5 apart (relative), against float64: the
+    difference is taken before the normalisation, so float32 keeps ~1e-4 relative precision where
+    normalising first and then differencing (or the Gram expansion) loses it."""
+    from mlcompanion.distances.base import normalized_squared_euclidean
+
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(6, 32, generator=g, dtype=torch.float64) * torch.tensor([0.5, 1, 2, 3, 5, 9.0]).unsqueeze(1)
+    noise = torch.randn(6, 32, generator=g, dtype=torch.float64) / 32 ** 0.5 * base.norm(dim=1, keepdim=True)
+    x32 = torch.cat([base, base * (1 + 3e-6) + 1e-5 * noise]).float()  # near-duplicate rows
+    x64 = x32.double()  # the reference sees the same (float32-rounded) input
+    u64 = torch.nn.functional.normalize(x64, dim=1)
+    ref = (u64.unsqueeze(1) - u64.unsqueeze(0)).pow(2).sum(-1)
+    got = normalized_squared_euclidean(x32).double()
+    close = torch.arange(6), torch.arange(6) + 6
+    assert torch.allclose(got[close], ref[close], rtol=1e-3, atol=0)
+    naive = torch.nn.functional.normalize(x32, dim=1)
+    naive = (naive.unsqueeze(1) - naive.unsqueeze(0)).pow(2).sum(-1).double()
+    assert not torch.allclose(naive[close], ref[close], rtol=1e-3, atol=0)  # the case is hard
+    far = ~torch.eye(12, dtype=torch.bool)
+    assert torch.allclose(got[far], ref[far], rtol=1e-4, atol=1e-6)
+    assert torch.equal(got.diagonal(), torch.zeros(12, dtype=torch.float64))

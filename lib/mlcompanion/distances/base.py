@@ -32,7 +32,7 @@ from ..validation import check_embeddings
 # are recomputed from the differences. At unit norm that is pairs closer than ~0.045.
 CLOSE_PAIR_RTOL = 2.0 ** -10
 # Pairs recomputed per chunk (each is a d-vector difference), so memory stays bounded.
-_REFINE_CHUNK = 1 << 16
+REFINE_CHUNK = 1 << 16
 
 _HALF = (torch.float16, torch.bfloat16)
 
@@ -66,6 +66,10 @@ __all__ = [
     "SquaredEuclideanDistance",
     "CosineSimilarity",
     "DotProductSimilarity",
+    "squared_euclidean",
+    "normalized_squared_euclidean",
+    "CLOSE_PAIR_RTOL",
+    "REFINE_CHUNK",
 ]
 
 
@@ -142,19 +146,23 @@ def _close_pairs(sq: torch.Tensor, scale: torch.Tensor) -> torch.Tensor | None:
 
 
 def _direct_squared(x: torch.Tensor, y: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
-    """sum((x_i - y_j)^2) for the listed pairs, ``_REFINE_CHUNK`` pairs at a time."""
+    """sum((x_i - y_j)^2) for the listed pairs, ``REFINE_CHUNK`` pairs at a time."""
     parts = [
-        (x[i[s:s + _REFINE_CHUNK]] - y[j[s:s + _REFINE_CHUNK]]).pow(2).sum(1)
-        for s in range(0, i.numel(), _REFINE_CHUNK)
+        (x[i[s:s + REFINE_CHUNK]] - y[j[s:s + REFINE_CHUNK]]).pow(2).sum(1)
+        for s in range(0, i.numel(), REFINE_CHUNK)
     ]
     return torch.cat(parts)
 
 
-def _squared_euclidean(x: torch.Tensor, y: torch.Tensor, same: bool, nx: torch.Tensor | None = None) -> torch.Tensor:
-    # ||x||^2 + ||y||^2 - 2 x.y: one matmul, no (n, m, d) tensor. Rounding can make it slightly
-    # negative, and the diagonal of a batch against itself is not exactly 0, so fix both; entries
-    # that cancelled (close pairs) are recomputed from the differences. ``nx``: the caller's
-    # (n, 1) squared norms of x, if it has them already.
+def squared_euclidean(x: torch.Tensor, y: torch.Tensor, same: bool, nx: torch.Tensor | None = None) -> torch.Tensor:
+    """||x_i - y_j||^2, (n, m): ``SquaredEuclideanDistance``'s kernel, for loss implementers (no input checks).
+
+    ||x||^2 + ||y||^2 - 2 x.y: one matmul, no (n, m, d) tensor. Rounding can make it slightly
+    negative, and the diagonal of a batch against itself is not exactly 0, so both are fixed; entries
+    that cancelled (close pairs, below ``CLOSE_PAIR_RTOL (||x||^2 + ||y||^2)``) are recomputed from
+    the differences, ``REFINE_CHUNK`` pairs at a time. ``same``: y is x (one symmetric matmul, exact
+    zero diagonal). ``nx``: the caller's (n, 1) squared norms of x, if it has them already.
+    """
     if same:
         return _SelfSquaredEuclidean.apply(x, False)
     nx = (x * x).sum(1, keepdim=True) if nx is None else nx
@@ -253,7 +261,7 @@ class SquaredEuclideanDistance(PairwiseDistance):
     name = "squared euclidean"
 
     def _compute(self, x, y, same):
-        return _squared_euclidean(x, y, same)
+        return squared_euclidean(x, y, same)
 
 
 class EuclideanDistance(PairwiseDistance):
@@ -264,7 +272,7 @@ class EuclideanDistance(PairwiseDistance):
     def _compute(self, x, y, same):
         if same:
             return _SelfSquaredEuclidean.apply(x, True)
-        return safe_sqrt(_squared_euclidean(x, y, same))
+        return safe_sqrt(squared_euclidean(x, y, same))
 
 
 class CosineSimilarity(PairwiseDistance):
@@ -292,3 +300,45 @@ class DotProductSimilarity(PairwiseDistance):
 
     def _compute(self, x, y, same):
         return _SelfGram.apply(x, None) if same else x @ y.T
+
+
+# F.normalize's floor on a row norm; rows below it are not unit vectors after normalisation
+_NORM_FLOOR = 1e-12
+
+
+def normalized_squared_euclidean(x: torch.Tensor) -> torch.Tensor:
+    """||u_i - u_j||^2 with u = F.normalize(x), (n, n), keeping close pairs; for loss implementers (no input checks).
+
+    ``SquaredEuclideanDistance`` recomputes close pairs of u from the differences u_i - u_j, but
+    rounding u itself already costs each coordinate ~1e-7 (float32), i.e. 1 % of a difference of
+    1e-5: the direction of a near-duplicate pair, which the negative term's gradient follows (its
+    weight is 1 / d), would be off by that much. For those pairs (the same threshold, off the
+    diagonal) the difference is taken before the normalisation, with t = a_j / a_i (a = ||x||):
+
+        u_i - u_j = (x_i - x_j) / a_i + (x_j / a_i) * (a_j - a_i) / (a_i t)
+        (a_j - a_i) / a_i = [((x_j - x_i) / a_i) . ((x_j + x_i) / a_i)] / (1 + t)
+
+    (x_i - x_j is exact for close rows; no term cancels).
+    """
+    u = F.normalize(x, dim=1)
+    sq = _SQUARED_DISTANCE._checked_call(u)
+    norms = x.norm(dim=1)
+    close = sq.detach() <= CLOSE_PAIR_RTOL * 2.0
+    close.diagonal().fill_(False)
+    close &= (norms.detach() > _NORM_FLOOR).unsqueeze(1) & (norms.detach() > _NORM_FLOOR).unsqueeze(0)
+    if not bool(close.any()):
+        return sq
+    i, j = close.nonzero(as_tuple=True)
+    parts = []
+    for s in range(0, i.numel(), REFINE_CHUNK):
+        ii, jj = i[s:s + REFINE_CHUNK], j[s:s + REFINE_CHUNK]
+        a_i, a_j = norms[ii].unsqueeze(1), norms[jj].unsqueeze(1)
+        xi, xj = x[ii], x[jj]
+        t = a_j / a_i
+        rel_gap = ((xj - xi) / a_i * ((xj + xi) / a_i)).sum(1, keepdim=True) / (1.0 + t)
+        diff = (xi - xj) / a_i + (xj / a_i) * (rel_gap / t)
+        parts.append(diff.pow(2).sum(1))
+    return sq.index_put((i, j), torch.cat(parts))
+
+
+_SQUARED_DISTANCE = SquaredEuclideanDistance()

@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 
 from ..validation import check_embeddings, check_positive
-from .base import PairwiseDistance, _squared_euclidean, full_precision
+from .base import PairwiseDistance, squared_euclidean, full_precision
 
 __all__ = ["SNRDistance", "snr_distance"]
 
@@ -66,7 +66,7 @@ class SNRDistance(PairwiseDistance):
         yc = xc if same else _centre(y)
         x_sq = (xc * xc).sum(1, keepdim=True)  # M var(x_i): the anchors' signal power
         # M var(y_j - x_i) = ||P(y_j - x_i)||^2, close pairs recomputed from their differences
-        noise = _squared_euclidean(xc, yc, False, nx=x_sq)
+        noise = squared_euclidean(xc, yc, False, nx=x_sq)
         if same:
             noise = noise * (1.0 - torch.eye(x.shape[0], dtype=x.dtype, device=x.device))
         return noise / x_sq.clamp_min(self.eps * x.shape[1])

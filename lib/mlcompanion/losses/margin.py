@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..distances import SquaredEuclideanDistance
-from ..distances.base import _REFINE_CHUNK, CLOSE_PAIR_RTOL, full_precision, no_autocast, safe_sqrt
+from ..distances.base import full_precision, no_autocast, normalized_squared_euclidean, safe_sqrt
 from ..miners import pair_masks
 from ..validation import check_embeddings, check_labels, check_number, check_positive
 
@@ -56,46 +56,6 @@ def _check_triplets(indices_tuple, labels: torch.Tensor) -> tuple[torch.Tensor, 
     return a, p, ng
 
 
-# F.normalize's floor on a row norm; rows below it are not unit vectors after normalisation
-_NORM_FLOOR = 1e-12
-
-
-def _normalized_squared(x: torch.Tensor) -> torch.Tensor:
-    """||u_i - u_j||^2 with u = F.normalize(x), (n, n), keeping close pairs.
-
-    ``SquaredEuclideanDistance`` recomputes close pairs of u from the differences u_i - u_j, but
-    rounding u itself already costs each coordinate ~1e-7 (float32), i.e. 1 % of a difference of
-    1e-5: the direction of a near-duplicate pair, which the negative term's gradient follows (its
-    weight is 1 / d), would be off by that much. For those pairs (the same threshold, off the
-    diagonal) the difference is taken before the normalisation, with t = a_j / a_i (a = ||x||):
-
-        u_i - u_j = (x_i - x_j) / a_i + (x_j / a_i) * (a_j - a_i) / (a_i t)
-        (a_j - a_i) / a_i = [((x_j - x_i) / a_i) . ((x_j + x_i) / a_i)] / (1 + t)
-
-    (x_i - x_j is exact for close rows; no term cancels).
-    """
-    u = F.normalize(x, dim=1)
-    sq = _SQUARED._checked_call(u)
-    norms = x.norm(dim=1)
-    close = sq.detach() <= CLOSE_PAIR_RTOL * 2.0
-    close.diagonal().fill_(False)
-    close &= (norms.detach() > _NORM_FLOOR).unsqueeze(1) & (norms.detach() > _NORM_FLOOR).unsqueeze(0)
-    if not bool(close.any()):
-        return sq
-    i, j = close.nonzero(as_tuple=True)
-    parts = []
-    for s in range(0, i.numel(), _REFINE_CHUNK):
-        ii, jj = i[s:s + _REFINE_CHUNK], j[s:s + _REFINE_CHUNK]
-        a_i, a_j = norms[ii].unsqueeze(1), norms[jj].unsqueeze(1)
-        xi, xj = x[ii], x[jj]
-        t = a_j / a_i
-        rel_gap = ((xj - xi) / a_i * ((xj + xi) / a_i)).sum(1, keepdim=True) / (1.0 + t)
-        diff = (xi - xj) / a_i + (xj / a_i) * (rel_gap / t)
-        parts.append(diff.pow(2).sum(1))
-    return sq.index_put((i, j), torch.cat(parts))
-
-
-_SQUARED = SquaredEuclideanDistance()
 
 
 class MarginLoss(nn.Module):
@@ -112,7 +72,8 @@ class MarginLoss(nn.Module):
 
     with beta_a the anchor's class beta (or the global beta), D = sqrt(||x - y||^2 + eps) and K the
     number of non-zero terms (positive and negative terms counted separately). Near-duplicate pairs
-    keep their distance and direction to float32 precision (``_normalized_squared``). The nu term is
+    keep their distance and direction to float32 precision
+    (``distances.base.normalized_squared_euclidean``). The nu term is
     included only when beta is learnt (as both references).
 
     Args:
@@ -195,7 +156,7 @@ class MarginLoss(nn.Module):
     def _distances(self, embeddings):
         with no_autocast(embeddings.device):
             x = full_precision(embeddings)
-            sq = _normalized_squared(x) if self.normalize else self._distance._checked_call(x)
+            sq = normalized_squared_euclidean(x) if self.normalize else self._distance._checked_call(x)
             return (sq + self.eps).sqrt() if self.eps > 0 else safe_sqrt(sq)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple=None) -> torch.Tensor:
