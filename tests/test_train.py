@@ -16,7 +16,7 @@ from mlcompanion.losses import ContrastiveLoss, MultiSimilarityLoss
 from mlcompanion.models import EmbeddingNet, SmallConvNet
 from mlcompanion.plotting import PAGE_WIDTH_PX, figure_caption, legible_text_px, savefig, use_style
 from mlcompanion.repro import make_deterministic
-from mlcompanion.train import TrainConfig, evaluate_retrieval, train_embedding
+from mlcompanion.train import TrainConfig, evaluate_retrieval, train_classifier, train_embedding
 
 
 @pytest.fixture(scope="module")
@@ -278,3 +278,81 @@ def test_keep_best_restores_the_best_validated_weights(small_glyphs):
     assert not torch.equal(snapshots[10], snapshots[30])
     with pytest.raises(ValueError, match="keep_best"):
         TrainConfig(keep_best=True)
+
+
+def test_lr_schedules_match_torch_schedulers():
+    """lr_factor against torch's own schedulers: LinearLR for the warm-up, CosineAnnealingLR for the
+    decay (its recursive form, an independent computation), MultiStepLR for the steps."""
+    from mlcompanion.train import lr_factor
+
+    def torch_lrs(make, n):
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        sched = make(opt)
+        out = []
+        for _ in range(n):
+            out.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        return out
+
+    n, warm = 40, 8
+    cos = TrainConfig(iterations=n, lr_schedule="cosine", min_lr_ratio=0.1)
+    ref = torch_lrs(lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=n, eta_min=0.1), n)
+    assert [lr_factor(cos, k) for k in range(n)] == pytest.approx(ref, rel=1e-12, abs=1e-12)
+    both = TrainConfig(iterations=n + warm, lr_schedule="cosine", warmup_iterations=warm)
+    ramp = torch_lrs(lambda o: torch.optim.lr_scheduler.LinearLR(o, start_factor=1 / warm, total_iters=warm - 1), warm)
+    decay = torch_lrs(lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=n, eta_min=0.0), n)
+    assert [lr_factor(both, k) for k in range(warm)] == pytest.approx(ramp, rel=1e-12)
+    assert [lr_factor(both, warm + k) for k in range(n)] == pytest.approx(decay, rel=1e-12, abs=1e-12)
+    step = TrainConfig(iterations=n, lr_milestones=(10, 25), lr_gamma=0.5)
+    ref = torch_lrs(lambda o: torch.optim.lr_scheduler.MultiStepLR(o, [10, 25], 0.5), n)
+    assert [lr_factor(step, k) for k in range(n)] == pytest.approx(ref, rel=1e-12)
+
+
+def test_trainer_follows_the_schedule_and_per_prefix_learning_rates(monkeypatch):
+    """The optimiser really runs at lr_factor(k) x each group's base lr, read back at every step."""
+    from mlcompanion.train import param_groups
+
+    x = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(4).repeat(16)
+    model = torch.nn.Sequential()
+    model.add_module("body", torch.nn.Linear(4, 8))
+    model.add_module("head", torch.nn.Linear(8, 4))
+    cfg = TrainConfig(iterations=12, batch_size=16, lr=0.01, optimizer="sgd", lr_schedule="cosine",
+                      warmup_iterations=3, lr_multipliers=(("head.", 50.0),), progress=False)
+    seen = []
+
+    class Recorder(torch.nn.CrossEntropyLoss):
+        def forward(self, out, target):
+            seen.append([g["lr"] for g in optimizer_groups])
+            return super().forward(out, target)
+
+    groups = param_groups(model, torch.nn.Module(), cfg)
+    assert [g["lr"] for g in groups] == [0.01, 0.5] and [len(g["params"]) for g in groups] == [2, 2]
+    assert groups[1]["params"][0] is model.head.weight
+    from mlcompanion import train as train_module
+
+    real = train_module._make_optimizer
+
+    def capture(params, c):
+        opt = real(params, c)
+        optimizer_groups.extend(opt.param_groups)
+        return opt
+
+    optimizer_groups = []
+    monkeypatch.setattr(train_module, "_make_optimizer", capture)
+    train_classifier(model, Recorder(), TensorDataset(x, y), cfg)
+    from mlcompanion.train import lr_factor
+
+    assert len(seen) == 12
+    for k, (body, head) in enumerate(seen):
+        assert body == pytest.approx(0.01 * lr_factor(cfg, k)) and head == pytest.approx(0.5 * lr_factor(cfg, k))
+    with pytest.raises(ValueError, match="no model parameter name starts with 'neck.'"):
+        param_groups(model, torch.nn.Module(), TrainConfig(lr_multipliers=(("neck.", 2.0),)))
+    for bad, match in ((dict(lr_schedule="linear"), "lr_schedule"), (dict(min_lr_ratio=1.5), "min_lr_ratio"),
+                       (dict(warmup_iterations=100), "warmup_iterations"),
+                       (dict(lr_schedule="cosine", lr_milestones=(5,)), "lr_milestones"),
+                       (dict(lr_multipliers=("head", 2.0)), "lr_multipliers"),
+                       (dict(lr_multipliers=(("head", -2.0),)), "multiplier")):
+        with pytest.raises(ValueError, match=match):
+            TrainConfig(**bad)

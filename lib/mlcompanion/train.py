@@ -23,13 +23,27 @@ from .repro import torch_generator
 from .validation import check_positive
 from .verdict import convergence_check
 
-__all__ = ["TrainConfig", "TrainResult", "train_embedding", "train_classifier", "embed", "evaluate_retrieval",
+__all__ = ["TrainConfig", "TrainResult", "train_embedding", "train_classifier", "embed", "evaluate_retrieval", "lr_factor", "param_groups",
            "evaluate_classifier"]
 
 
 @dataclass
 class TrainConfig:
-    """What every training run needs. ``lr_milestones`` are iterations where lr is multiplied by ``lr_gamma``."""
+    """What every training run needs.
+
+    Learning rate at iteration k (0-based), for every parameter group (each group's base lr times):
+
+        warm-up(k) * schedule(k),   warm-up(k) = min(1, (k + 1) / warmup_iterations)  (1 without warm-up)
+        schedule "step":   lr_gamma ** #{milestones m in lr_milestones with m <= k}
+        schedule "cosine": r + (1 - r) (1 + cos(pi t / T)) / 2,  t = k - warmup_iterations (>= 0),
+                           T = iterations - warmup_iterations, r = min_lr_ratio
+
+    (the cosine decay of Loshchilov & Hutter, SGDR, ICLR 2017, without restarts, over the cap
+    ``iterations``, after a linear warm-up as in Goyal et al. 2017). Base lrs: ``lr`` for the model,
+    ``lr * m`` for a model parameter whose name starts with a prefix of ``lr_multipliers``
+    (``(("head.", 50.0),)``: the head learns 50x faster; the first matching prefix counts, and a prefix
+    that matches no parameter is an error), ``lr * loss_lr_multiplier`` for the loss's own parameters.
+    """
 
     iterations: int = 100
     classes_per_batch: int = 16
@@ -40,6 +54,10 @@ class TrainConfig:
     optimizer: str = "adam"
     lr_milestones: tuple[int, ...] = ()
     lr_gamma: float = 0.1
+    lr_schedule: str = "step"  # "step" (lr_milestones, lr_gamma) or "cosine" (to lr * min_lr_ratio at the cap)
+    min_lr_ratio: float = 0.0
+    warmup_iterations: int = 0
+    lr_multipliers: tuple[tuple[str, float], ...] = ()  # (model parameter-name prefix, lr multiplier), ...
     loss_lr_multiplier: float = 1.0  # learning rate of the loss's own parameters (proxies, class weights) x this
     grad_clip_value: float | None = None  # clip every gradient entry to [-v, v] (e.g. 10, as some official code)
     device: str = "cpu"
@@ -78,6 +96,22 @@ class TrainConfig:
             raise ValueError("keep_best=True needs validation (eval_every > 0 and a validate callable)")
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise ValueError(f"optimizer must be 'adam', 'adamw' or 'sgd', got {self.optimizer!r}")
+        if self.lr_schedule not in ("step", "cosine"):
+            raise ValueError(f"lr_schedule must be 'step' or 'cosine', got {self.lr_schedule!r}")
+        if self.lr_schedule == "cosine" and self.lr_milestones:
+            raise ValueError("lr_milestones belong to lr_schedule='step'; the cosine schedule has none")
+        if not (isinstance(self.min_lr_ratio, (int, float)) and 0.0 <= self.min_lr_ratio <= 1.0):
+            raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio!r}")
+        v = self.warmup_iterations
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < self.iterations:
+            raise ValueError(f"warmup_iterations must be an int in [0, iterations), got {v!r}")
+        if not isinstance(self.lr_multipliers, (tuple, list)) or not all(
+                isinstance(e, (tuple, list)) and len(e) == 2 and isinstance(e[0], str) and e[0]
+                for e in self.lr_multipliers):
+            raise ValueError("lr_multipliers must be ((parameter-name prefix, multiplier), ...), "
+                             f"got {self.lr_multipliers!r}")
+        for _, multiplier in self.lr_multipliers:
+            check_positive(multiplier, "lr_multipliers multiplier")
 
 
 @dataclass
@@ -99,6 +133,44 @@ class TrainResult:
     @property
     def iterations(self) -> int:
         return len(self.losses)
+
+
+def lr_factor(cfg: TrainConfig, k: int) -> float:
+    """The factor on every base learning rate at iteration ``k`` (see ``TrainConfig``)."""
+    warm = min(1.0, (k + 1) / cfg.warmup_iterations) if cfg.warmup_iterations else 1.0
+    if cfg.lr_schedule == "cosine":
+        t = max(0, k - cfg.warmup_iterations)
+        span = cfg.iterations - cfg.warmup_iterations
+        r = cfg.min_lr_ratio
+        return warm * (r + (1.0 - r) * 0.5 * (1.0 + math.cos(math.pi * min(t, span) / span)))
+    return warm * cfg.lr_gamma ** sum(m <= k for m in cfg.lr_milestones)
+
+
+def _make_scheduler(optimizer, cfg: TrainConfig):
+    if cfg.lr_schedule == "step" and not cfg.warmup_iterations:
+        # the multiplicative form: the same floats as every run before the schedule options existed
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.lr_milestones), cfg.lr_gamma)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: lr_factor(cfg, k))
+
+
+def param_groups(model: nn.Module, loss_fn: nn.Module, cfg: TrainConfig) -> list[dict]:
+    """The optimiser's parameter groups (see ``TrainConfig``): the model at ``lr`` (one group per
+    ``lr_multipliers`` prefix at ``lr * m``), then the loss's own parameters at ``lr * loss_lr_multiplier``."""
+    named = list(model.named_parameters())
+    groups = [{"params": [], "lr": cfg.lr}] + [{"params": [], "lr": cfg.lr * m, "prefix": p}
+                                                for p, m in cfg.lr_multipliers]
+    for name, param in named:
+        slot = next((i + 1 for i, (prefix, _) in enumerate(cfg.lr_multipliers) if name.startswith(prefix)), 0)
+        groups[slot]["params"].append(param)
+    for group in groups[1:]:
+        if not group["params"]:
+            raise ValueError(f"lr_multipliers: no model parameter name starts with {group['prefix']!r} "
+                             f"(names: {', '.join(n for n, _ in named[:8])}{', ...' if len(named) > 8 else ''})")
+    groups = [g for g in groups if g["params"]]
+    loss_params = list(loss_fn.parameters())
+    if loss_params:
+        groups.append({"params": loss_params, "lr": cfg.lr * cfg.loss_lr_multiplier})
+    return groups
 
 
 def _make_optimizer(params, cfg: TrainConfig):
@@ -228,12 +300,8 @@ def _optimise(model, loss_fn, dataset, sampler, cfg, seed, batch_transform, on_s
     device = torch.device(cfg.device)
     model.to(device).train()
     loss_fn.to(device)
-    params = [{"params": list(model.parameters())}]
-    loss_params = list(loss_fn.parameters())
-    if loss_params:
-        params.append({"params": loss_params, "lr": cfg.lr * cfg.loss_lr_multiplier})
-    optimizer = _make_optimizer(params, cfg)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.lr_milestones), cfg.lr_gamma)
+    optimizer = _make_optimizer(param_groups(model, loss_fn, cfg), cfg)
+    scheduler = _make_scheduler(optimizer, cfg)
     generator = torch_generator(seed + 1, device=device)
     if cfg.eval_every and validate is None:
         raise ValueError("cfg.eval_every > 0 needs a validate(model) -> float callable (a validation split)")
