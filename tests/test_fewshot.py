@@ -470,3 +470,33 @@ def test_miniimagenet_missing_or_broken(tmp_path):
     (root2 / "images" / sorted(p.name for p in (root2 / "images").iterdir())[0]).unlink()
     with pytest.raises(DatasetNotFoundError, match="missing"):
         MiniImageNet(root2, "train", check_files=True)
+
+
+def test_fewshot_eval_distance_choices():
+    """cosine against scikit-learn's cosine_similarity in a loop; a PairwiseDistance (Euclidean: the
+    same nearest prototype as the squared default; CosineSimilarity: as "cosine")."""
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    from mlcompanion.distances import CosineSimilarity, EuclideanDistance
+
+    g = torch.Generator().manual_seed(3)
+    labels = torch.arange(10).repeat_interleave(20)
+    # class means of different norms: cosine and Euclidean nearest prototypes then disagree
+    emb = (torch.randn(10, 4, generator=g) * torch.linspace(0.2, 3, 10).unsqueeze(1))[labels]
+    emb = emb + 0.8 * torch.randn(200, 4, generator=g)
+    cos = fewshot_eval(emb, labels, way=5, shot=2, query=4, episodes=30, seed=1, distance="cosine")
+    accs = []
+    for ep in EpisodeSampler(labels, 5, 2, 4, n_episodes=30, seed=1):
+        e = emb[ep].double().numpy()
+        protos = np.stack([e[2 * c:2 * c + 2].mean(0) for c in range(5)])
+        pred = cosine_similarity(e[10:], protos).argmax(1)
+        accs.append(float((pred == np.arange(20) // 4).mean()))
+    assert np.allclose(cos["per_episode"], accs)
+    sq = fewshot_eval(emb, labels, way=5, shot=2, query=4, episodes=30, seed=1)
+    assert not np.allclose(sq["per_episode"], cos["per_episode"])  # the choice matters here
+    euc = fewshot_eval(emb, labels, way=5, shot=2, query=4, episodes=30, seed=1, distance=EuclideanDistance())
+    assert np.array_equal(euc["per_episode"], sq["per_episode"])
+    sim = fewshot_eval(emb, labels, way=5, shot=2, query=4, episodes=30, seed=1, distance=CosineSimilarity())
+    assert np.array_equal(sim["per_episode"], cos["per_episode"])
+    with pytest.raises(ValueError, match="distance must be"):
+        fewshot_eval(emb, labels, way=5, shot=2, query=4, episodes=3, distance="manhattan")

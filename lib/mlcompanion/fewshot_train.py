@@ -47,15 +47,17 @@ class TrainRegime:
 
 
 def episode_validator(val_set, way: int = 5, shot: int = 1, query: int = 15, episodes: int = 200, seed: int = 0,
-                      device: str = "cpu", num_workers: int = 0) -> Callable[[nn.Module], float]:
+                      device: str = "cpu", num_workers: int = 0, distance="squared_euclidean"
+                      ) -> Callable[[nn.Module], float]:
     """``validate(model)``: mean nearest-prototype accuracy on ``episodes`` fixed ``way``-way
-    ``shot``-shot episodes of ``val_set`` (embedded once per call)."""
+    ``shot``-shot episodes of ``val_set`` (embedded once per call; ``distance`` as ``fewshot_eval``'s)."""
     for name, value in (("way", way), ("shot", shot), ("query", query), ("episodes", episodes)):
         check_int(value, name)
 
     def validate(model: nn.Module) -> float:
         emb, labels = embed(model, val_set, device=device, num_workers=num_workers)
-        return float(fewshot_eval(emb, labels, way=way, shot=shot, query=query, episodes=episodes, seed=seed)["acc"])
+        return float(fewshot_eval(emb, labels, way=way, shot=shot, query=query, episodes=episodes, seed=seed,
+                                  distance=distance)["acc"])
 
     return validate
 

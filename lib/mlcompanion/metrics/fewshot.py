@@ -69,6 +69,23 @@ def _sq_dists(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (x.unsqueeze(-2) - y.unsqueeze(-3)).pow(2).sum(-1)
 
 
+def _nearest_prototype(queries: torch.Tensor, protos: torch.Tensor, distance) -> torch.Tensor:
+    """(E, q) index of each query's prototype under ``distance`` (see ``fewshot_eval``)."""
+    from ..distances import PairwiseDistance
+
+    if isinstance(distance, str) and distance == "squared_euclidean":
+        return _sq_dists(queries, protos).argmin(dim=-1)
+    if isinstance(distance, str) and distance == "cosine":
+        q = torch.nn.functional.normalize(queries, dim=-1)
+        p = torch.nn.functional.normalize(protos, dim=-1)
+        return (q @ p.transpose(-1, -2)).argmax(dim=-1)
+    if isinstance(distance, PairwiseDistance):
+        scores = torch.stack([distance(q, p) for q, p in zip(queries, protos)])
+        return scores.argmax(dim=-1) if distance.is_similarity else scores.argmin(dim=-1)
+    raise ValueError("distance must be 'squared_euclidean', 'cosine' or a mlcompanion.distances.PairwiseDistance, "
+                     f"got {distance!r}")
+
+
 def icnn_score(
     x: torch.Tensor,
     labels: torch.Tensor,
@@ -177,13 +194,17 @@ def fewshot_eval(
     seed: int = 0,
     with_icnn: bool = False,
     icnn_k: int = 4,
+    distance="squared_euclidean",
 ) -> dict:
     """Nearest-prototype N-way K-shot accuracy on episodes drawn from cached test embeddings.
 
     susana_distancia / ProtoNet test protocol: ``episodes`` episodes of ``way`` unseen classes with
     ``shot`` support and ``query`` query images each (support and query disjoint, drawn by
     :class:`mlcompanion.data.episodes.EpisodeSampler` with ``seed``); prototypes are support means; a query
-    is assigned to the prototype at the smallest squared Euclidean distance.
+    is assigned to the prototype at the smallest squared Euclidean distance (``distance``: the
+    default; ``"cosine"``: the largest cosine similarity, as cosine-classifier baselines; or any
+    ``mlcompanion.distances.PairwiseDistance``, nearest by its distance or largest by its similarity,
+    called on each episode's (queries, prototypes)).
 
     Embeddings are computed once per model (pass ``mlcompanion.train.embed``'s output): the test episodes of
     every model are then the same index sets for the same ``seed``, so arms are compared on
@@ -209,7 +230,7 @@ def fewshot_eval(
     support = emb[idx[:, :n_sup]].reshape(episodes, way, shot, -1)
     protos = support.mean(dim=2)  # (E, way, d)
     queries = emb[idx[:, n_sup:]]  # (E, way*query, d), class-major
-    pred = _sq_dists(queries, protos).argmin(dim=-1)
+    pred = _nearest_prototype(queries, protos, distance)
     truth = torch.arange(way).repeat_interleave(query)
     per_episode = (pred == truth).double().mean(dim=1).numpy()
     acc, ci = fewshot_accuracy(per_episode)
