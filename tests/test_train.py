@@ -356,3 +356,23 @@ def test_trainer_follows_the_schedule_and_per_prefix_learning_rates(monkeypatch)
                        (dict(lr_multipliers=(("head", -2.0),)), "multiplier")):
         with pytest.raises(ValueError, match=match):
             TrainConfig(**bad)
+
+
+def test_plateau_reference_window_keeps_training_through_an_early_dip():
+    """A scripted validation curve that starts high, dips and climbs back: the history reference stops
+    at the 8th evaluation (a false plateau), the window reference trains on until the climb ends."""
+    curve = [0.8, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.85, 0.85, 0.85, 0.85, 0.85, 0.85, 0.85]
+    x = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(4).repeat(16)
+
+    def run(reference):
+        calls = iter(curve)
+        cfg = TrainConfig(iterations=40, batch_size=16, eval_every=2, plateau_reference=reference, progress=False)
+        return train_classifier(torch.nn.Linear(4, 4), torch.nn.CrossEntropyLoss(), TensorDataset(x, y), cfg,
+                                validate=lambda model: next(calls))
+
+    history, window = run("history"), run("window")
+    assert history.stopped == "plateau" and history.iterations == 16
+    assert window.stopped == "plateau" and window.iterations > 24
+    with pytest.raises(ValueError, match="plateau_reference"):
+        TrainConfig(plateau_reference="best")

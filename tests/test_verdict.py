@@ -254,3 +254,18 @@ def test_evaluate_classifier_ranks_by_the_losses_class_scores():
 
 def spherical_nll_per_class(loss, logits, k):
     return torch.stack([loss(logits[i:i + 1], torch.tensor([k])) for i in range(len(logits))])
+
+
+def test_convergence_check_window_reference_is_robust_to_an_early_dip():
+    # a pre-trained start (0.8) that fine-tuning first destroys, then a steady recovery
+    recovering = [0.8, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7]
+    history = convergence_check(recovering, tol=0.005)
+    assert history["converged"] and history["last_gain"] == pytest.approx(-0.1)  # the false plateau
+    window = convergence_check(recovering, tol=0.005, reference="window")
+    assert not window["converged"] and window["last_gain"] == pytest.approx(0.1)  # 0.7 vs 0.6
+    settled = [0.8, 0.3, 0.6, 0.7, 0.7, 0.7, 0.7, 0.7]
+    assert convergence_check(settled, tol=0.005, reference="window")["converged"]
+    assert convergence_check([3.0, 2.0, 1.5, 1.2, 1.0, 1.0, 1.0, 1.0], tol=0.0, higher_is_better=False,
+                             reference="window")["converged"]
+    with pytest.raises(ValueError, match="reference"):
+        convergence_check(settled, tol=0.005, reference="best")

@@ -69,6 +69,7 @@ class TrainConfig:
     # improved on the best value before it by no more than plateau_tol; cfg.iterations is the cap.
     eval_every: int = 0
     plateau_tol: float = 0.005
+    plateau_reference: str = "history"  # or "window": robust to an early dip (see convergence_check)
     min_iterations: int = 0
     stop_at_plateau: bool = True
     # keep_best: at the end, restore the weights of the best validation value (model selection on the
@@ -96,6 +97,8 @@ class TrainConfig:
             raise ValueError("keep_best=True needs validation (eval_every > 0 and a validate callable)")
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise ValueError(f"optimizer must be 'adam', 'adamw' or 'sgd', got {self.optimizer!r}")
+        if self.plateau_reference not in ("history", "window"):
+            raise ValueError(f"plateau_reference must be 'history' or 'window', got {self.plateau_reference!r}")
         if self.lr_schedule not in ("step", "cosine"):
             raise ValueError(f"lr_schedule must be 'step' or 'cosine', got {self.lr_schedule!r}")
         if self.lr_schedule == "cosine" and self.lr_milestones:
@@ -292,7 +295,7 @@ def _validation_point(model, validate, step: int, result: TrainResult, cfg) -> b
         result._best = (value, step, {k: v.detach().clone() for k, v in model.state_dict().items()})
     if not cfg.stop_at_plateau or step < cfg.min_iterations or len(result.curve) < 8:
         return False
-    return convergence_check(result.curve, cfg.plateau_tol)["converged"]
+    return convergence_check(result.curve, cfg.plateau_tol, reference=cfg.plateau_reference)["converged"]
 
 
 def _optimise(model, loss_fn, dataset, sampler, cfg, seed, batch_transform, on_step, desc,

@@ -37,7 +37,8 @@ never counted). A criterion that compares an arm which did not converge counts a
 
 **Convergence** (``convergence_check``): a validation curve has converged when the best value in its
 last quarter improves on the best value before it by no more than ``tol`` (and it has at least 4
-points); otherwise it was still improving when training stopped.
+points); otherwise it was still improving when training stopped. With ``reference="window"`` the last
+quarter is compared with the equally long stretch before it instead (robust to an early dip).
 """
 
 from __future__ import annotations
@@ -349,19 +350,27 @@ def register_criteria(criteria: Sequence[Criterion]) -> Criteria:
 
 
 def convergence_check(curve: Sequence[tuple[int, float]] | Sequence[float], tol: float,
-                      higher_is_better: bool = True, last_fraction: float = 0.25) -> dict:
+                      higher_is_better: bool = True, last_fraction: float = 0.25,
+                      reference: str = "history") -> dict:
     """Did a validation curve plateau? See the module docstring.
 
     Args:
         curve: ``[(step, value), ...]`` in step order (or values alone, one per evaluation).
         tol: the largest improvement in the last quarter that still counts as a plateau (metric units).
+        reference: what the last quarter's best is compared with: ``"history"`` (default), the best
+            value of everything before it; ``"window"``, the best of the equally long stretch just
+            before it. Use ``"window"`` when the curve can dip early and climb back (a pre-trained start
+            validated at iteration 0, a warm-up): against the history, a start better than the
+            recovering curve counts as "no improvement" and stops training mid-recovery.
     Returns ``{"converged": bool, "last_gain": float, "best": float, "points": int}``; ``last_gain`` is
-    how much the last quarter improved on the best value before it (positive = still improving).
+    how much the last quarter improved on the reference (positive = still improving).
     """
     if not isinstance(tol, (int, float)) or tol < 0:
         raise ValueError(f"tol must be a number >= 0, got {tol!r}")
     if not 0 < last_fraction < 1:
         raise ValueError(f"last_fraction must be in (0, 1), got {last_fraction!r}")
+    if reference not in ("history", "window"):
+        raise ValueError(f"reference must be 'history' or 'window', got {reference!r}")
     values = np.asarray([v[1] if isinstance(v, (tuple, list)) else v for v in curve], dtype=np.float64)
     if values.ndim != 1 or not np.isfinite(values).all():
         raise ValueError("curve must be a sequence of finite values or (step, value) pairs")
@@ -369,13 +378,16 @@ def convergence_check(curve: Sequence[tuple[int, float]] | Sequence[float], tol:
     if values.size < 4:
         return {"converged": False, "last_gain": float("nan"),
                 "best": float(sign * np.max(sign * values)) if values.size else float("nan"), "points": int(values.size)}
-    split = values.size - max(1, int(round(last_fraction * values.size)))
-    gain = float(np.max(sign * values[split:]) - np.max(sign * values[:split]))
+    width = max(1, int(round(last_fraction * values.size)))
+    split = values.size - width
+    start = max(0, split - width) if reference == "window" else 0
+    gain = float(np.max(sign * values[split:]) - np.max(sign * values[start:split]))
     return {"converged": gain <= tol, "last_gain": gain, "best": float(sign * np.max(sign * values)),
             "points": int(values.size)}
 
 
-def convergence_table(results: Mapping[tuple[str, int], object], tol: float, higher_is_better: bool = True) -> pd.DataFrame:
+def convergence_table(results: Mapping[tuple[str, int], object], tol: float, higher_is_better: bool = True,
+                      reference: str = "history") -> pd.DataFrame:
     """One row per (arm, seed) of ``run_arms``'s results: iterations run, why training stopped, the
     best validation value, the last quarter's gain and whether it converged. ``.groupby("arm")
     ["converged"].all()`` gives the per-arm status for ``Criteria.verdict``."""
@@ -385,7 +397,7 @@ def convergence_table(results: Mapping[tuple[str, int], object], tol: float, hig
         if not curve:
             raise ValueError(f"run ({arm!r}, {seed}) has no validation curve: train with cfg.eval_every > 0 "
                              "and a validation set")
-        check = convergence_check(curve, tol, higher_is_better)
+        check = convergence_check(curve, tol, higher_is_better, reference=reference)
         rows.append({"arm": arm, "seed": seed, "iterations": int(curve[-1][0]),
                      "stopped": getattr(result, "stopped", ""), "best val": check["best"],
                      "last-quarter gain": check["last_gain"], "converged": check["converged"]})
