@@ -92,6 +92,7 @@ def max_abs_cosine(basis: torch.Tensor) -> float:
     check_embeddings(basis, "basis")
     if basis.shape[0] < 2:
         raise ValueError(f"basis must have at least 2 rows to have a pair, got shape {tuple(basis.shape)}")
+    basis = basis.detach()  # a number, not a differentiable quantity
     norms = basis.norm(dim=1)
     if bool((norms == 0).any()):
         raise ValueError(f"basis rows must be non-zero, got {int((norms == 0).sum())} zero row(s)")
