@@ -408,7 +408,7 @@ converged = arm_convergence(conv)
 conv.round(3)
 
 # %%
-fig, (ax_val, ax_bar) = plt.subplots(1, 2, figsize=(13, 4))
+fig, (ax_val, ax_bar) = plt.subplots(2, 1, figsize=(8.5, 7.6))
 for k, arm in enumerate(P.arms):
     for j, s in enumerate(seeds):
         steps, vals = zip(*train_results[(arm, s)].curve)
@@ -418,9 +418,10 @@ for (arm, setting), (_, res) in sweep_runs.items():
         steps, vals = zip(*res[(arm, P.seed)].curve)
         ax_val.plot(steps, vals, color=PALETTE[P.arms.index(arm)], lw=0.6, ls=":", alpha=0.6)
 ax_val.set_xlabel("training iterations")
-ax_val.set_ylabel("validation MAP@R (held-out seen classes)")
-ax_val.set_title("validation curves: chosen settings, every seed (solid);\nother Part A settings, first seed (dotted)")
-ax_val.legend(fontsize=8)
+ax_val.set_ylabel("validation MAP@R")
+ax_val.set_title("validation curves (held-out seen classes): chosen settings, every seed (solid);\n"
+                 "other Part A settings, first seed (dotted)")
+ax_val.legend(loc="lower right")
 width = 0.8 / len(P.arms)
 for a, arm in enumerate(P.arms):
     ax_bar.bar(np.arange(len(METRICS)) + a * width, 100 * summary.loc[arm, "mean"], width,
@@ -430,10 +431,15 @@ for a, arm in enumerate(P.arms):
 ax_bar.set_xticks(np.arange(len(METRICS)) + 0.4 - width / 2, METRICS, rotation=20)
 ax_bar.set_ylim(max(0, 100 * float(summary["mean"].min().min()) - 15), 100)
 ax_bar.set_ylabel("nearest-centroid accuracy (%)")
-ax_bar.set_title(f"novel-class accuracy, mean ± std over {len(seeds)} seeds (dots: seeds)")
-ax_bar.legend(fontsize=8)
+ax_bar.set_title(f"novel-class accuracy, mean ± std over {len(seeds)} seeds (dots: single seeds)")
+ax_bar.legend(loc="best", ncol=len(P.arms))
 fig.tight_layout()
-savefig(fig, SLUG, "novel_class_accuracy")
+savefig(fig, SLUG, "novel_class_accuracy", caption=(
+    "Top: validation MAP@R on held-out images of the seen classes against training iterations, one colour per "
+    f"loss; solid lines are the chosen setting on each of the {len(seeds)} seeds, dotted lines the other Part A "
+    "settings on the first seed. Bottom: nearest-centroid accuracy (%) on the evaluation set for each protocol "
+    "(5-way 1-shot and 5-shot, all-way, joint and its seen / unseen split): bars are the mean over seeds, "
+    "error bars ± one standard deviation, black dots single seeds; the accuracy axis need not start at zero."))
 plt.show()
 
 # %% [markdown]
