@@ -266,21 +266,22 @@ gen["slow at"] = gen["slow at"].map(lambda v: ", ".join(f"{f:g}×" for f in v) o
 gen.round(3)
 
 # %%
-fig, (ax_d, ax_map, ax_hist) = plt.subplots(1, 3, figsize=(15, 4.2))
+fig, axd = plt.subplot_mosaic([["d", "hist"], ["map", "map"]], figsize=(8.8, 8), height_ratios=[1, 0.9])
+ax_d, ax_map, ax_hist = axd["d"], axd["map"], axd["hist"]
 n_ref = 128 if 128 in P.gen_classes else max(P.gen_classes)
 sub = gen[gen.N == n_ref]
-ax_d.plot(sub.d, sub["random start"], "o-", color=PALETTE[2], label="random unit vectors (the start)")
+ax_d.plot(sub.d, sub["random start"], "o-", color=PALETTE[2], label="random start")
 ax_d.plot(sub.d, sub["EBV max|cos|"], "s-", color=PALETTE[0], label="EBV (smallest α reached)")
-ax_d.plot(sub.d, sub.welch, "k--", label="Welch lower bound")
+ax_d.plot(sub.d, sub.welch, "k--", label="Welch bound")
 stalled = sub[sub["stalled at"] != "-"]
 ax_d.scatter(stalled.d, np.ones(len(stalled)), marker="x", s=80, color=PALETTE[1],
-             label=f"a run stalled (vectors merged, max|cos| ≈ 1)")
+             label="a run stalled (max|cos| ≈ 1)")
 ax_d.set_xscale("log", base=2)
 ax_d.set_xlabel("dimension d")
 ax_d.set_ylabel("max pairwise |cos|")
 ax_d.set_title(f"N = {n_ref} vectors")
-ax_d.set_ylim(-0.03, 1.4)
-ax_d.legend(fontsize=7.5, loc="upper center", ncol=2)
+ax_d.set_ylim(-0.03, 1.55)
+ax_d.legend(loc="upper right")
 grid = gen.pivot(index="N", columns="d", values="EBV max|cos|")
 im = ax_map.imshow(grid.to_numpy(), cmap="viridis_r", vmin=0, vmax=1, aspect="auto")
 for i, n_vec in enumerate(grid.index):
@@ -288,35 +289,42 @@ for i, n_vec in enumerate(grid.index):
         r = gen[(gen.N == n_vec) & (gen.d == dim)].iloc[0]
         label = ("none" if np.isnan(r["EBV max|cos|"]) else "0\n(orth.)" if r["factor"] == 0
                  else f"{r['EBV max|cos|']:.2f}\n({r['factor']:g}×W)")
-        ax_map.text(j, i, label, ha="center", va="center", fontsize=7,
+        ax_map.text(j, i, label, ha="center", va="center", fontsize=10,
                     color="white" if (np.isnan(r["EBV max|cos|"]) or r["EBV max|cos|"] > 0.5) else "black")
 ax_map.set_xticks(range(len(grid.columns)), grid.columns)
 ax_map.set_yticks(range(len(grid.index)), grid.index)
 ax_map.set_xlabel("dimension d")
 ax_map.set_ylabel("number of vectors N")
 ax_map.set_title("EBV max|cos| reached (threshold as × Welch bound)")
+ax_map.grid(False)
 fig.colorbar(im, ax=ax_map, label="max pairwise |cos|")
 hist_dims = [d for d in P.gen_dims if any((n_ref, d, f) in histories for f in P.gen_factors)]
 n_h, d_h = n_ref, (min(hist_dims) if hist_dims else None)
 for k, factor in enumerate(P.gen_factors):
     if (n_h, d_h, factor) in histories:
         h = histories[(n_h, d_h, factor)]
-        ax_hist.plot(np.arange(len(h)), h, color=PALETTE[k], label=f"α = {factor:g} × Welch = {factor * welch_bound(n_h, d_h):.2f}")
+        ax_hist.plot(np.arange(len(h)), h, color=PALETTE[k], label=f"α = {factor:g}×W = {factor * welch_bound(n_h, d_h):.2f}")
 if d_h is not None:
     ax_hist.axhline(welch_bound(n_h, d_h), color="k", ls="--", lw=1, label="Welch bound")
 ax_hist.set_xlabel("generator step")
 ax_hist.set_ylabel("max pairwise |cos|")
 ax_hist.set_title(f"generator runs, N = {n_h}, d = {d_h}")
-ax_hist.legend(fontsize=8)
+ax_hist.legend(loc="best")
 fig.tight_layout()
-savefig(fig, SLUG, "generation")
+savefig(fig, SLUG, "generation", caption=(
+    f"Top left: largest pairwise |cos| (y) of N = {n_ref} unit vectors against the dimension d (x, log scale) for "
+    "random vectors (the generator's start), for the EBVs at the smallest threshold reached, and for the Welch "
+    "lower bound (dashed); crosses at 1 mark a d where a generator run stalled with two vectors merged. "
+    "Bottom: max |cos| reached over the whole (N, d) grid (colour), each cell naming the value and the threshold "
+    "reached as a multiple of the Welch bound W (orth.: N ≤ d, exactly orthogonal; none: no threshold reached). "
+    "Top right: max |cos| against generator step for single runs at each threshold α, with the Welch bound dashed."))
 plt.show()
 
 # %% [markdown]
-# Reading the figure: the left panel compares the largest pairwise |cos| of random unit vectors (the
-# generator's start) with what the generator reached and with the Welch bound; the middle panel is
+# Reading the figure: the top-left panel compares the largest pairwise |cos| of random unit vectors (the
+# generator's start) with what the generator reached and with the Welch bound; the bottom panel is
 # the whole (N, d) grid, each cell naming the smallest threshold (as a multiple of the Welch bound)
-# that was reached; the right panel shows single generator runs. With α close to the bound and a
+# that was reached; the top-right panel shows single generator runs. With α close to the bound and a
 # small d, the hinge sum can be lowered by *merging* two vectors (|cos| → 1): there the hinge's
 # gradient on w_i (±w_j) is parallel to w_i, vanishes once projected on the sphere, and the run
 # never leaves.
@@ -367,15 +375,17 @@ if P.dataset == "glyphs":
                    f"{len(val_set)} validation images ({', '.join(glyphs.font_names[f] for f in P.val_fonts)}), "
                    f"{len(test_set)} test images ({', '.join(glyphs.font_names[f] for f in P.test_fonts)}), "
                    f"{len(class_names)} classes")
-    fig, axes = plt.subplots(2, 12, figsize=(12, 2.3))
+    fig, axes = plt.subplots(2, 12, figsize=(9, 2.1))
     for k, ax in enumerate(axes.flat):
         c = 11 * (k % 12)
         pool = (labels == c) & (is_test if k >= 12 else ~is_test & ~is_val)
         ax.imshow(images[pool.nonzero()[0, 0], 0], cmap="gray_r")
-        ax.set_title(class_names[c], fontsize=9)
+        ax.set_title(class_names[c], fontsize=10)
         ax.axis("off")
     fig.suptitle("top: a training font; bottom: a held-out test font (same classes)", y=1.04)
-    savefig(fig, SLUG, "glyph_samples")
+    savefig(fig, SLUG, "glyph_samples", caption=(
+        "One rendered glyph for each of 12 of the classes, titled by its character: the top row in a training font, "
+        "the bottom row the same classes in a held-out test font."))
     plt.show()
 else:
     from mlcompanion import models
@@ -550,7 +560,8 @@ conv.round(3)
 # %%
 summary = summarize_runs(runs, ["top1"])
 order = list(summary.index)
-fig, (ax_val, ax_acc, ax_dim) = plt.subplots(1, 3, figsize=(16, 4))
+fig, axd = plt.subplot_mosaic([["val", "val"], ["acc", "dim"]], figsize=(8.8, 7.6))
+ax_val, ax_acc, ax_dim = axd["val"], axd["acc"], axd["dim"]
 for k, arm in enumerate(order):
     for j, s in enumerate(seeds):
         steps, vals = zip(*train_results[(arm, s)].curve)
@@ -562,12 +573,12 @@ for k, arm in enumerate(order):
 ax_val.set_xlabel("iteration")
 ax_val.set_ylabel("validation top-1 (%)")
 ax_val.set_title("validation curves (every seed)")
-ax_val.legend(fontsize=7)
+ax_val.legend(loc="lower right", ncol=2)
 ax_acc.axhline(100 / N, color="grey", ls=":", label="chance")
 ax_acc.set_xticks(range(len(order)), order, rotation=25)
 ax_acc.set_ylabel("test top-1 accuracy (%)")
 ax_acc.set_title("test (bars: mean ± std; dots: seeds)")
-ax_acc.legend(fontsize=8)
+ax_acc.legend(loc="best")
 dims = sorted({*P.sweep_dims, N})
 ebv_by_d = [100 * summary.loc[f"ebv d={d}", ("mean", "top1")] for d in dims]
 ax_dim.plot([d / N for d in dims], ebv_by_d, "o-", color=PALETTE[0], label=f"ours: EBV ({P.profile})")
@@ -580,9 +591,14 @@ ax_dim.set_xscale("log")
 ax_dim.set_xlabel("d / N")
 ax_dim.set_ylabel("test top-1 (%)")
 ax_dim.set_title("accuracy vs EBV dimension")
-ax_dim.legend(fontsize=7)
+ax_dim.legend(loc="best")
 fig.tight_layout()
-savefig(fig, SLUG, "accuracy")
+savefig(fig, SLUG, "accuracy", caption=(
+    f"Top: validation top-1 accuracy (%) against training iteration for every arm (one colour each) and each of "
+    f"the {len(seeds)} seeds. Bottom left: test top-1 accuracy (%) per arm; bars are the mean over seeds, error "
+    "bars ± one standard deviation, black dots single seeds, the dotted line chance. Bottom right: mean test "
+    "top-1 (%) of the EBV head against its dimension as a fraction of the number of classes (d / N, log scale), "
+    "with the FC and NormFace (d = N) means as horizontal lines and the random fixed basis as a cross when run."))
 plt.show()
 
 # %%
