@@ -349,7 +349,8 @@ toy_table.groupby("arm", sort=False)[["RankMe step 0", "RankMe min", "step of mi
                                       "final loss"]].agg(["mean", "min", "max"]).T.round(4)
 
 # %%
-fig, axes = plt.subplots(1, 4, figsize=(17, 3.7))
+fig, axes = plt.subplots(2, 2, figsize=(8.8, 7.4), layout="constrained")
+axes = axes.ravel()
 labels = {"toy_skewed": f"skewed {P.toy_counts}, d = {P.toy_dim}", "toy_uniform": f"uniform {UNIFORM}, d = {P.toy_dim}",
           "toy_wide": f"skewed, d = |V| = {len(P.toy_counts)}"}
 for k, arm in enumerate(TOY_ARMS):
@@ -359,35 +360,37 @@ for k, arm in enumerate(TOY_ARMS):
         steps_plot = np.maximum(r.steps, 1)
         axes[0].plot(steps_plot, (np.asarray(r.rankme) - 1) / (d - 1), color=PALETTE[k], lw=1, alpha=0.8,
                      label=labels[arm] if s == toy_seeds[0] else None)
-        axes[3].plot(steps_plot, r.loss, color=PALETTE[k], lw=1, alpha=0.8, label=labels[arm] if s == toy_seeds[0] else None)
+        axes[3].plot(steps_plot, r.loss, color=PALETTE[k], lw=1, alpha=0.8)
     r0 = toy[(arm, toy_seeds[0])]
-    axes[1 if arm != "toy_wide" else 2].plot(np.maximum(r0.steps, 1), r0.rankme, color=PALETTE[k], marker=".",
-                                             label=labels[arm])
+    axes[1 if arm != "toy_wide" else 2].plot(np.maximum(r0.steps, 1), r0.rankme, color=PALETTE[k], marker=".")
 sig = np.asarray(toy[("toy_skewed", toy_seeds[0])].sigma)
 ax_sig = axes[1].twinx()
 for j in range(min(2, sig.shape[1])):
     ax_sig.plot(np.maximum(toy_steps_ck, 1), sig[:, j], color="0.3", ls="--" if j else ":", lw=1,
-                label=f"σ{j + 1}, skewed")
+                label=f"σ{j + 1} of skewed (right axis of b)")
 ax_sig.set_yscale("log")
-ax_sig.set_ylabel("covariance eigenvalue σ_i (feature units²)")
-ax_sig.legend(fontsize=7, loc="upper left")
+ax_sig.set_ylabel("covariance eigenvalue σ_i")
 for ax in axes:
     ax.set_xscale("log")
-    ax.set_xlabel("gradient step (log; step 0 drawn at 1)")
-axes[0].set_ylabel("rank fraction (RankMe − 1)/(d − 1)")
-axes[0].set_title("every arm and seed: 0 = one direction")
+for ax in axes[2:]:
+    ax.set_xlabel("gradient step (log; 0 drawn at 1)")
+axes[0].set_ylabel("(RankMe − 1)/(d − 1)")
+axes[0].set_title("(a) rank fraction, every arm and seed")
 axes[1].set_ylabel("RankMe (covariance)")
-axes[1].set_title(f"d = {P.toy_dim}: skewed vs uniform (seed {toy_seeds[0]}); σ_i: skewed")
+axes[1].set_title(f"(b) d = {P.toy_dim}, seed {toy_seeds[0]}")
 axes[2].set_ylabel("RankMe (covariance)")
-axes[2].set_title(f"d = |V| control (seed {toy_seeds[0]})")
+axes[2].set_title(f"(c) d = |V| control, seed {toy_seeds[0]}")
 axes[3].set_yscale("log")
 axes[3].set_ylabel("training cross-entropy (nats)")
-axes[3].set_title("loss")
-axes[0].legend(fontsize=7)
-axes[1].legend(fontsize=7, loc="lower right")
-axes[2].legend(fontsize=7, loc="lower right")
-fig.tight_layout()
-savefig(fig, SLUG, "toy_model")
+axes[3].set_title("(d) loss, every arm and seed")
+handles = axes[0].get_legend_handles_labels()[0] + ax_sig.get_legend_handles_labels()[0]
+fig.legend(handles=handles, loc="outside lower center", ncol=2)
+savefig(fig, SLUG, "toy_model", caption=(
+    "Toy cross-entropy model, RankMe against gradient step (log axis, step 0 drawn at 1); colour = arm (legend). "
+    "(a) rank fraction (RankMe − 1)/(d − 1) of every arm and seed, 0 meaning one direction; (b) RankMe of the "
+    "skewed and uniform arms for the first seed, with the two covariance eigenvalues σ1, σ2 of the skewed arm "
+    "(grey, right log axis); (c) RankMe of the d = |V| control, first seed; (d) training cross-entropy "
+    "(nats, log axis), every arm and seed."))
 plt.show()
 
 # %%
@@ -565,9 +568,9 @@ lm_conv.round(4)
 phase_table.drop(columns=["arm", "seed"]).astype(float).round(3)
 
 # %%
-fig, axes = plt.subplots(len(LM_ARMS), 3, figsize=(15, 3.6 * len(LM_ARMS)), sharex=True, squeeze=False)
-for row, arm in enumerate(LM_ARMS):
-    ax_loss, ax_rm, ax_a = axes[row]
+fig, axes = plt.subplots(3, len(LM_ARMS), figsize=(8.8, 9.6), sharex=True, squeeze=False, layout="constrained")
+for col, arm in enumerate(LM_ARMS):
+    ax_loss, ax_rm, ax_a = axes[:, col]
     for k, s in enumerate(lm_seeds):
         df = runs[(arm, s)]
         steps_plot = df["step"].clip(lower=1)  # step 0 drawn at 1 on the log axis
@@ -581,21 +584,27 @@ for row, arm in enumerate(LM_ARMS):
         ax.axvspan(warmup_end, 2 * warmup_end, color="0.85", alpha=0.3, lw=0, zorder=0)
         ax.set_xscale("log")
     name = "GPT-style init N(0, 0.02²)" if LM_ARMS[arm] else "PyTorch default init"
-    ax_loss.set_ylabel("validation next-token loss (nats)")
-    ax_rm.set_ylabel("RankMe (covariance, ε = 1e-7)")
-    ax_a.set_ylabel(f"α-ReQ (ranks {lm_ranks[0]}-{lm_ranks[1]})")
-    ax_loss.set_title(f"{arm}: {name} — validation loss")
-    ax_rm.set_title("RankMe (dashed: step of each seed's peak)")
-    ax_a.set_title("α-ReQ")
-    ax_rm.legend(fontsize=8)
+    ax_loss.set_title(f"{arm}\n{name}")
+    if col == 0:
+        ax_loss.set_ylabel("validation loss (nats)")
+        ax_rm.set_ylabel("RankMe (covariance, ε = 1e-7)")
+        ax_a.set_ylabel(f"α-ReQ (ranks {lm_ranks[0]}-{lm_ranks[1]})")
     twin = ax_loss.twinx()
-    twin.plot(np.arange(1, len(lr_curve) + 1), lr_curve, color="0.5", lw=0.8, ls=":")
-    twin.set_ylabel("learning rate (dotted)", color="0.5")
+    twin.plot(np.arange(1, len(lr_curve) + 1), lr_curve, color="0.5", lw=0.8, ls=":", label="learning rate (right axis)")
+    twin.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
+    if col == len(LM_ARMS) - 1:
+        twin.set_ylabel("learning rate (dotted)", color="0.5")
 for ax in axes[-1]:
-    ax.set_xlabel("training step (log; step 0 drawn at 1)")
-fig.suptitle("dark grey: learning-rate warmup; light grey: up to 2 × warmup (where the collapse is read)", fontsize=9)
-fig.tight_layout()
-savefig(fig, SLUG, "phases")
+    ax.set_xlabel("training step (log; 0 drawn at 1)")
+handles = axes[0, 0].get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0] + [
+    plt.Line2D([], [], color="0.3", lw=0.8, ls="--", label="step of the seed's RankMe peak")]
+fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3))
+savefig(fig, SLUG, "phases", caption=(
+    "Language-model probe over training (log step axis, step 0 drawn at 1), one column per initialisation, "
+    "one colour per seed. Rows: validation next-token loss (nats) with the learning-rate schedule dotted "
+    "on the right axis; RankMe of the last hidden layer, a dashed vertical line at each seed's RankMe peak; "
+    "α-ReQ over the fit window of ranks. Dark grey band: learning-rate warmup; light grey band: warmup "
+    "end to twice the warmup, where the collapse is read."))
 plt.show()
 
 # %% [markdown]
@@ -607,7 +616,7 @@ plt.show()
 
 # %%
 FLOOR = 1e-8
-fig, axes = plt.subplots(1, len(LM_ARMS), figsize=(6 * len(LM_ARMS), 3.8), squeeze=False)
+fig, axes = plt.subplots(1, len(LM_ARMS), figsize=(8.8, 4.4), squeeze=False, layout="constrained")
 for ax, arm in zip(axes[0], LM_ARMS):
     s = lm_seeds[0]
     ph = phase_table.loc[f"{arm} seed {s}"]
@@ -623,12 +632,15 @@ for ax, arm in zip(axes[0], LM_ARMS):
                   label=f"{label}: RankMe {rankme_from_spectrum(torch.from_numpy(spec)):.2f}")
     ax.axvspan(*lm_ranks, color="0.9", zorder=0)
     ax.set_ylim(bottom=lowest / 3, top=1.5)
-    ax.set_xlabel("rank i (eigenvalue index, descending)")
-    ax.set_ylabel("normalised eigenvalue λ̃_i (fraction of variance)")
-    ax.set_title(f"{arm}, seed {s} (floor: 1e-8 of the largest)")
-    ax.legend(fontsize=8)
-fig.tight_layout()
-savefig(fig, SLUG, "spectra")
+    ax.set_xlabel("rank i (descending)")
+    ax.set_ylabel("λ̃_i (fraction of variance)")
+    ax.set_title(f"{arm}, seed {s}")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18))
+savefig(fig, SLUG, "spectra", caption=(
+    "Normalised covariance eigenvalues λ̃_i (fraction of the total variance) of the probe's last hidden "
+    "layer against their rank, both axes log, first seed of each initialisation (one panel each), at step 0, "
+    "at the warmup minimum of RankMe and at the end of training (colours; the legend gives each one's "
+    "RankMe). Eigenvalues below 1e-8 of the largest are not drawn; the grey band is the α-ReQ fit window."))
 plt.show()
 
 # %% [markdown]
