@@ -276,11 +276,16 @@ conv_summary.round(3)
 
 # %%
 COLORS = {arm: PALETTE[i] for i, arm in enumerate(ARMS)}
-fig, ax = plt.subplots(figsize=(7, 3.6))
+fig, ax = plt.subplots(figsize=(7.5, 4.6), layout="constrained")
 plot_validation_curves(ax, results, ARMS, seeds, COLORS, labels=LABELS, mean=True)
+ax.get_legend().remove()  # below the axes instead, where it hides no curve
+fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=2)
 ax.set_title(f"validation MAP@R, every arm and seed (stop at a plateau, cap {P.iterations})")
-fig.tight_layout()
-savefig(fig, SLUG, "validation_curves")
+savefig(fig, SLUG, "validation_curves",
+        caption=f"Validation MAP@R on held-out training classes (y) against training iteration (x) for each "
+                f"arm, one colour per arm. Thin faint lines are single seeds ({len(seeds)} per arm), each "
+                f"stopping at its own plateau (cap {P.iterations} iterations); the thick line is the mean over "
+                f"the seeds at the iterations where all of them are still running.")
 plt.show()
 
 # %% [markdown]
@@ -291,7 +296,7 @@ plt.show()
 # any training step, to show how far training moved each arm.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+fig, axes = plt.subplots(1, 2, figsize=(8.8, 4.4), layout="constrained")
 for ax, metric, name in zip(axes, ["R@1", "map_at_r"], ["R@1", "MAP@R"]):
     for arm in ARMS:
         r = runs[runs.arm == arm]
@@ -301,10 +306,13 @@ for ax, metric, name in zip(axes, ["R@1", "map_at_r"], ["R@1", "MAP@R"]):
     ax.set_xscale("log")
     ax.set_xlabel("trainable parameters (log)")
     ax.set_ylabel(f"{name} on unseen classes (%)")
-axes[0].legend(fontsize=8)
+fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=2)
 fig.suptitle(f"{P.profile}: {len(seeds)} seeds")
-fig.tight_layout()
-savefig(fig, SLUG, "retrieval_vs_parameters")
+savefig(fig, SLUG, "retrieval_vs_parameters",
+        caption=f"Retrieval on the unseen test classes against the number of trainable parameters (x, log "
+                f"scale, proxies included): R@1 (left) and MAP@R (right), in %. Small faint points are single "
+                f"seeds ({len(seeds)} per arm); the large black-edged point is the arm's mean over them. "
+                f"The paper's values are not drawn.")
 plt.show()
 
 METRICS = ["R@1", "R@2", "R@4", "R@8", "map_at_r"]
