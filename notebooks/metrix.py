@@ -221,16 +221,19 @@ sweep = pd.DataFrame({
     ("contrastive", "pos-neg"): [metrix_mixed_term(toy_x, toy_y, l, "pos_neg", ct_base).item() for l in lams],
     ("contrastive", "anchor-neg"): [metrix_mixed_term(toy_x, toy_y, l, "anchor_neg", ct_base, False).item() for l in lams],
 }, index=lams)
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+fig, axes = plt.subplots(1, 2, figsize=(8.8, 3.4))
 for ax, loss_name in zip(axes, ("MS", "contrastive")):
     for k, pairing in enumerate(("pos-neg", "anchor-neg")):
         ax.plot(lams, sweep[(loss_name, pairing)], label=pairing, color=PALETTE[k])
     ax.set_xlabel("mixing factor λ (= positivity v of the mix)")
     ax.set_ylabel("mixed term (loss units)")
-    ax.set_title(f"{loss_name}: Metrix mixed term on the toy batch")
+    ax.set_title(f"{loss_name}: mixed term, toy batch")
     ax.legend()
 fig.tight_layout()
-savefig(fig, SLUG, "mixed_term_vs_lambda")
+savefig(fig, SLUG, "mixed_term_vs_lambda", caption=(
+    "The Metrix mixed term (in the loss's own units) on the toy batch against the mixing factor λ, for the MS "
+    "loss (left) and the contrastive loss (right); one line per way of pairing the mixed embedding "
+    "(positive with negative, or anchor with negative)."))
 plt.show()
 
 # %% [markdown]
@@ -359,14 +362,15 @@ table["iterations"] = summary["mean"]["iterations"].round(0).astype(int)
 table
 
 # %% [markdown]
-# **Reading the figures.** First figure, left to right: R@1 on unseen classes, utilization
-# (lower = test embeddings lie closer to training embeddings), and every run's validation MAP@R on the
-# held-out training classes (one thin line per seed; it decided when the run stopped). Second figure:
-# utilization over training, one line per seed, as in the paper's utilization plot.
+# **Reading the figures.** First figure: R@1 on unseen classes (top left), utilization (top right;
+# lower = test embeddings lie closer to training embeddings), and (bottom) every run's validation
+# MAP@R on the held-out training classes (one thin line per seed; it decided when the run stopped).
+# Second figure: utilization over training, one line per seed, as in the paper's utilization plot.
 
 # %%
 colors = {arm: PALETTE[k % len(PALETTE)] for k, arm in enumerate(P.arms)}
-fig, (ax_r, ax_u, ax_val) = plt.subplots(1, 3, figsize=(15, 3.9))
+fig, axd = plt.subplot_mosaic([["r", "u"], ["val", "val"]], figsize=(8.8, 7.4))
+ax_r, ax_u, ax_val = axd["r"], axd["u"], axd["val"]
 x_pos = np.arange(len(P.arms))
 ax_r.bar(x_pos, 100 * summary["mean"]["R@1"], yerr=100 * summary["std"]["R@1"], capsize=3,
          color=[colors[a] for a in P.arms])
@@ -376,12 +380,16 @@ ax_r.set_title(f"R@1, mean ± std over {len(seeds)} seed(s)")
 ax_u.bar(x_pos, summary["mean"]["utilization"], yerr=summary["std"]["utilization"], capsize=3,
          color=[colors[a] for a in P.arms])
 ax_u.set_ylabel("utilization: mean squared distance\ntest → nearest train embedding")
-ax_u.set_title("utilization (lower = test falls in explored regions)")
+ax_u.set_title("utilization (lower = closer to train)")
 for ax in (ax_r, ax_u):
     ax.set_xticks(x_pos, P.arms, rotation=25, ha="right")
 plot_validation_curves(ax_val, train_results, P.arms, seeds, colors)
 fig.tight_layout()
-savefig(fig, SLUG, "retrieval_utilization")
+savefig(fig, SLUG, "retrieval_utilization", caption=(
+    f"Top left: Recall@1 (%) on the unseen test classes per arm; the axis does not start at zero. Top right: "
+    "utilization, the mean squared distance from each test embedding to its nearest training embedding. Bars "
+    f"are the mean over {len(seeds)} seed(s), error bars ± one standard deviation. Bottom: validation MAP@R on "
+    "held-out training classes against iteration, one line per seed, one colour per arm."))
 plt.show()
 
 fig, ax = plt.subplots(figsize=(6.5, 3.8))
@@ -394,9 +402,11 @@ for arm in P.arms:
 ax.set_xlabel("iteration")
 ax.set_ylabel("utilization (test → nearest train)")
 ax.set_title("utilization over training (one line per seed)")
-ax.legend(fontsize=8)
+ax.legend()
 fig.tight_layout()
-savefig(fig, SLUG, "utilization_over_training")
+savefig(fig, SLUG, "utilization_over_training", caption=(
+    "Utilization (mean squared distance from each test embedding to its nearest training embedding) at each "
+    "validation point against training iteration, one line per seed, one colour per arm."))
 plt.show()
 
 # %% [markdown]
