@@ -237,26 +237,33 @@ for spread in spreads:
 synthetic_table = pd.DataFrame({s: {k: v for k, v in d.items() if k != "curves"} for s, d in synthetic.items()}).T
 synthetic_table.index.name = "spread Δ of the class means"
 
-fig, (ax_s, ax_u0, ax_u1) = plt.subplots(1, 3, figsize=(14, 3.8))
+fig = plt.figure(figsize=(8.8, 6.6), layout="constrained")
+grid = fig.add_gridspec(2, 2, height_ratios=[0.85, 1])
+ax_s = fig.add_subplot(grid[0, :])
+ax_u0 = fig.add_subplot(grid[1, 0])
+ax_u1 = fig.add_subplot(grid[1, 1], sharey=ax_u0)
 ax_s.plot(spreads, 1e3 * synthetic_table["OPIS"], "o-", label="OPIS", color=PALETTE[0])
 ax_s.plot(spreads, 1e3 * synthetic_table["eps-OPIS"] / 10, "s--", label="ε-OPIS / 10", color=PALETTE[1])
 ax_s.set_xlabel("spread Δ of the per-class positive-similarity means")
 ax_s.set_ylabel("score (×10⁻³)")
-ax_s.set_title("OPIS grows with the per-class spread")
+ax_s.set_title("(a) OPIS and ε-OPIS against the spread Δ")
 ax_s.legend()
-for ax, spread in ((ax_u0, 0.0), (ax_u1, 0.4)):
+for letter, ax, spread in (("b", ax_u0, 0.0), ("c", ax_u1, 0.4)):
     c = synthetic[spread]["curves"]
     t = c.thresholds.numpy()
     for row in c.class_utility():
         ax.plot(t, row.numpy(), color=PALETTE[0], alpha=0.25, lw=0.8)
     ax.plot(t, c.overall_utility().numpy(), color="k", lw=2, label="all pairs (Ū)")
-    ax.set_xlabel("similarity threshold t (calibration range)")
-    ax.set_ylabel("utility U_i(t)")
-    ax.set_title(f"Δ = {spread}: OPIS = {1e3 * synthetic[spread]['OPIS']:.2f}×10⁻³")
+    ax.set_xlabel("similarity threshold t")
+    ax.set_title(f"({letter}) Δ = {spread}: OPIS {1e3 * synthetic[spread]['OPIS']:.2f}×10⁻³")
     ax.set_ylim(0, 1.02)
-    ax.legend(loc="lower left")
-fig.tight_layout()
-savefig(fig, SLUG, "synthetic_opis")
+ax_u0.set_ylabel("utility U_i(t)")
+ax_u0.legend(loc="lower left")
+savefig(fig, SLUG, "synthetic_opis", caption=(
+    "Synthetic similarity matrices whose classes differ in their mean positive similarity by a spread Δ. "
+    "(a) OPIS and ε-OPIS / 10 (×10⁻³) against Δ. (b, c) per-class utility U_i(t) (thin blue, one line per "
+    "class) and the utility of all pairs together (black) over the calibration range of thresholds, for "
+    "Δ = 0 and Δ = 0.4; the panel title gives that matrix's OPIS."))
 plt.show()
 synthetic_table.round(5)
 
@@ -394,7 +401,7 @@ all_results = {**stage1_results, **train_results}
 # %%
 conv = convergence_table(all_results, P.plateau_tol)
 converged = arm_convergence(conv)
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4))
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.8, 3.8), sharey=True, layout="constrained")
 for s in seeds:
     c = stage1_results[(STAGE1, s)].curve
     ax1.plot([p[0] for p in c], [p[1] for p in c], color=PALETTE[0], lw=1, alpha=0.8,
@@ -404,14 +411,16 @@ for s in seeds:
         ax2.plot([p[0] for p in c2], [p[1] for p in c2], color=PALETTE[k + 1], lw=1, alpha=0.8,
                  label=arm if s == seeds[0] else None)
 ax1.set_xlabel("iteration")
-ax2.set_xlabel("fine-tuning iteration (from the stage-1 checkpoint)")
+ax2.set_xlabel("fine-tuning iteration")
+ax1.set_ylabel("validation MAP@R")
 for ax in (ax1, ax2):
-    ax.set_ylabel("validation MAP@R")
-    ax.legend(fontsize=8)
-ax1.set_title(f"stage 1: MS to a plateau, {len(seeds)} seeds")
+    ax.legend()
+ax1.set_title(f"stage 1: MS, {len(seeds)} seeds")
 ax2.set_title("stage 2: fine-tuning arms")
-fig.tight_layout()
-savefig(fig, SLUG, "validation_curves")
+savefig(fig, SLUG, "validation_curves", caption=(
+    "Validation MAP@R on held-out training classes against iteration, one line per seed. Left: stage-1 "
+    "training with the multi-similarity (MS) loss until a plateau. Right: the stage-2 fine-tuning arms "
+    "(colour, legend), iteration 0 being the stage-1 checkpoint."))
 plt.show()
 conv.round(4)
 
@@ -448,28 +457,34 @@ display(Markdown("\n".join(f"- {criteria.sentence(c.name, unit=' %' if c.metric 
                            for c in criteria) + f"\n\n**Verdict ({P.profile} profile): {verdict}.**"))
 
 # %%
-fig, (ax_p, ax_e, ax_t) = plt.subplots(1, 3, figsize=(15, 4.2))
+fig = plt.figure(figsize=(8.8, 7.4), layout="constrained")
+grid = fig.add_gridspec(2, 2)
+ax_p = fig.add_subplot(grid[0, 0])
+ax_e = fig.add_subplot(grid[0, 1], sharey=ax_p)
+ax_t = fig.add_subplot(grid[1, :])
 for a, name in enumerate([STAGE1] + ARMS):
     r = all_runs[all_runs.arm == name]
     for ax, metric in ((ax_p, "OPIS"), (ax_e, "eps-OPIS")):
         ax.scatter(1e3 * r[metric], 100 * r["R@1"], color=PALETTE[a], alpha=0.45, s=22)
         ax.scatter(1e3 * summary.loc[name, ("mean", metric)], 100 * summary.loc[name, ("mean", "R@1")],
-                   color=PALETTE[a], s=110, marker="D", edgecolor="k", label=f"{name} (mean)")
+                   color=PALETTE[a], s=110, marker="D", edgecolor="k", label=name)
 for a, name in enumerate(ARMS):
     curves_w = np.mean([np.convolve([rec["tcm"] for rec in train_results[(name, s)].records], np.ones(5) / 5,
                                     mode="valid") for s in seeds], axis=0)
     ax_t.plot(np.arange(len(curves_w)) + 3, curves_w, color=PALETTE[a + 1], label=name)
-for ax, metric in ((ax_p, "OPIS"), (ax_e, "ε-OPIS")):
-    ax.set_xlabel(f"{metric} on unseen classes (×10⁻³, lower = more consistent)")
-    ax.set_ylabel("R@1 on unseen classes (%)")
-    ax.set_title(f"accuracy vs {metric}\n(small: one seed; diamonds: mean of {len(seeds)})")
-ax_p.legend(fontsize=8)
+for letter, ax, metric in (("a", ax_p, "OPIS"), ("b", ax_e, "ε-OPIS")):
+    ax.set_xlabel(f"{metric}, unseen classes (×10⁻³)")
+    ax.set_title(f"({letter}) R@1 against {metric}")
+ax_p.set_ylabel("R@1 on unseen classes (%)")
 ax_t.set_xlabel("fine-tuning iteration")
-ax_t.set_ylabel("TCM term on the batch (5-it. moving mean)")
-ax_t.set_title("hard-pair violations during fine-tuning\n(the arm's calibrated margins)")
-ax_t.legend(fontsize=8)
-fig.tight_layout()
-savefig(fig, SLUG, "pareto")
+ax_t.set_ylabel("TCM term on the batch")
+ax_t.set_title("(c) hard-pair violations during fine-tuning")
+fig.legend(*ax_p.get_legend_handles_labels(), loc="outside upper center", ncol=min(len(ARMS) + 1, 3))
+savefig(fig, SLUG, "pareto", caption=(
+    "Colour = model (legend). (a, b) R@1 on the unseen test classes (%) against OPIS and ε-OPIS (×10⁻³, lower "
+    f"= a single threshold fits the classes better); small dots: one seed each, diamonds: mean over the "
+    f"{len(seeds)} seeds. (c) the TCM term on each fine-tuning batch, measured with the arm's calibrated "
+    "margins, averaged over the seeds and smoothed by a 5-iteration moving mean."))
 plt.show()
 
 # %% [markdown]
@@ -480,7 +495,7 @@ plt.show()
 
 # %%
 plot_thresholds = np.round(np.linspace(-0.2, 1.0, 121), 4)
-fig, axes = plt.subplots(2, 2, figsize=(13, 7.5), sharex=True)
+fig, axes = plt.subplots(2, 2, figsize=(8.8, 8), sharex=True, sharey="row", layout="constrained")
 features = {name: embed(train_results[(name, seeds[0])].model, test_set, device=P.device, num_workers=P.num_workers)
             for name in ARMS}
 calib = {name: class_utility_curves(*features[name], **CURVE_KW) for name in ARMS}
@@ -500,22 +515,27 @@ for col, name in enumerate((BASE, MAIN)):
     ax_rates.plot(t, 1 - wide.overall_tar.numpy(), color="k", lw=2.5, alpha=0.4, label="FRR, all pairs")
     ax_rates.set_yscale("log")
     ax_rates.set_ylim(1e-4, 1.2)
-    ax_rates.set_ylabel("FAR (thin) / FRR (thick, faint)")
-    ax_rates.set_title(f"{name}, seed {seeds[0]}: FAR and FRR of 2 worst (solid) / 2 best (dashed) classes")
+    ax_rates.set_title(f"{name}, seed {seeds[0]}")
     for row in wide.class_utility():
         ax_util.plot(t, row.numpy(), color=PALETTE[0], alpha=0.2, lw=0.7)
-    ax_util.plot(t, wide.overall_utility().numpy(), color="k", lw=2, label="all pairs")
-    ax_util.set_ylabel("utility U_i(t) (harmonic mean of TAR, TNR)")
+    ax_util.plot(t, wide.overall_utility().numpy(), color="k", lw=2, label="utility, all pairs")
     ax_util.set_xlabel("cosine-similarity threshold t")
-    ax_util.set_title(f"{name}: all {len(wide.classes)} test classes, OPIS = {1e3 * calib[name].opis():.2f}×10⁻³")
+    ax_util.set_title(f"{len(wide.classes)} classes, OPIS {1e3 * calib[name].opis():.2f}×10⁻³")
     for ax in (ax_rates, ax_util):
         ax.axvspan(*calib[name].calibration, color="0.85", zorder=0)
         ax.axvline(margins[seeds[0]]["m-"], color=PALETTE[3], ls=":", lw=1)
         ax.axvline(margins[seeds[0]]["m+"], color=PALETTE[3], ls=":", lw=1)
-axes[0, 0].legend(fontsize=7, ncol=2, loc="lower left")
-axes[1, 0].legend(loc="lower left")
-fig.tight_layout()
-savefig(fig, SLUG, "class_threshold_curves")
+axes[0, 0].set_ylabel("FAR (thin) / FRR (thick, faint)")
+axes[1, 0].set_ylabel("utility U_i(t)")
+handles = axes[0, 0].get_legend_handles_labels()[0] + axes[1, 0].get_legend_handles_labels()[0]
+fig.legend(handles=handles, loc="outside lower center", ncol=4)
+savefig(fig, SLUG, "class_threshold_curves", caption=(
+    f"Per-class threshold curves on the test classes, first seed (seed {seeds[0]}), one column per model. Top: "
+    "false-accept rate (thin) and false-reject rate (thick, faint) against the cosine-similarity threshold, "
+    "log axis, for the two worst (solid) and two best (dashed) classes of the first model, picked by mean "
+    "utility over its calibration range, and for all pairs (black, grey). Bottom: the utility U_i(t), the "
+    "harmonic mean of TAR and TNR, of every class (thin blue) and of all pairs (black). Grey band: each "
+    "model's calibration range; dotted vertical lines: the TCM margins m- and m+."))
 plt.show()
 
 # %% [markdown]
