@@ -374,10 +374,12 @@ modadd_summary["val converged"] = conv_a.groupby("arm", sort=False)["converged"]
 modadd_summary.round(3)
 
 # %%
-fig = plt.figure(figsize=(14, 7.2))
-grid = fig.add_gridspec(2, 4)
+fig = plt.figure(figsize=(8.8, 7.6), layout="constrained")
+grid = fig.add_gridspec(2, 6)
+top_axes = []
 for col, (tag, (protocol, _, _)) in enumerate(PROTOCOLS.items()):
-    ax = fig.add_subplot(grid[0, 2 * col:2 * col + 2])
+    ax = fig.add_subplot(grid[0, 3 * col:3 * col + 3], sharey=top_axes[0] if top_axes else None)
+    top_axes.append(ax)
     for k, arm in enumerate(MODADD_ARMS):
         curves = [modadd_results[key].curve for key in modadd_results if key[0] == f"{tag} {arm}"]
         for i, curve in enumerate(curves):
@@ -386,27 +388,30 @@ for col, (tag, (protocol, _, _)) in enumerate(PROTOCOLS.items()):
                     label=(arm if arm == "ce" else "harmonic-" + arm) if i == 0 else None)
     ax.axhline(0.9, color="grey", ls=":", lw=1)
     ax.set_xlabel("training step" + (" (full batch)" if not P.modadd_batch else ""))
-    ax.set_ylabel("validation accuracy (held-out training pairs)")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"{protocol} split: every seed")
-    ax.legend(loc="best")
+    ax.set_title(f"{protocol} split, every seed")
+top_axes[0].set_ylabel("validation accuracy")
+fig.legend(*top_axes[0].get_legend_handles_labels(), loc="outside upper center", ncol=3)
+bottom_axes = []
 for k, arm in enumerate(MODADD_ARMS):
-    ax = fig.add_subplot(grid[1, k])
+    ax = fig.add_subplot(grid[1, 2 * k:2 * k + 2])
+    bottom_axes.append(ax)
     emb = modadd_results[(f"repl {arm}", P.seed)].model.embedding.detach().cpu().double()
     emb = emb - emb.mean(0)
     pcs = (emb @ torch.linalg.svd(emb, full_matrices=False).Vh[:2].T).numpy()
-    ax.scatter(pcs[:, 0], pcs[:, 1], c=np.arange(P.modadd_p), cmap="hsv", s=30)
-    for v in range(P.modadd_p):
-        ax.annotate(str(v), pcs[v], fontsize=7)
+    points = ax.scatter(pcs[:, 0], pcs[:, 1], c=np.arange(P.modadd_p), cmap="hsv", s=30)
     ev = pca_structure(emb, standardize=False)["pc2_ev"]
-    ax.set_title(f"{arm if arm == 'ce' else 'harmonic-' + arm}: embedding PC1-PC2\n(with replacement, EV of 2 PCs {ev:.2f}, seed {P.seed})")
+    ax.set_title(f"{arm if arm == 'ce' else 'harmonic-' + arm}\nEV of 2 PCs {ev:.2f}")
     ax.set_xlabel("PC1")
-    ax.set_ylabel("PC2")
-ax = fig.add_subplot(grid[1, 3])
-ax.axis("off")
-ax.text(0, 0.5, "colour = token value 0..p-1;\na circle ordered by colour is the\n'crystal' of the original paper", fontsize=9)
-fig.tight_layout()
-savefig(fig, SLUG, "modular_addition")
+bottom_axes[0].set_ylabel("PC2")
+fig.colorbar(points, ax=bottom_axes, label="token value", shrink=0.9)
+savefig(fig, SLUG, "modular_addition", caption=(
+    f"Modular addition mod p = {P.modadd_p}. Top: validation accuracy (held-out training pairs) against "
+    "training step for every seed, one panel per split protocol (with replacement, disjoint), colour = head "
+    "(legend); the dotted line marks 90 %. Bottom: the token embedding of each head projected on its first "
+    f"two principal components (with-replacement split, seed {P.seed}), points coloured by token value "
+    "(colour bar); EV is the variance the two components explain, and a circle ordered by colour is the "
+    "'crystal' of the original paper."))
 plt.show()
 
 # %% [markdown]
@@ -551,7 +556,7 @@ print(f"validation top-1 every {P.eval_every} iterations, plateau tolerance {P.p
 conv_b_summary.round(4)
 
 # %%
-fig, ax = plt.subplots(figsize=(11, 4))
+fig, ax = plt.subplots(figsize=(8.8, 5), layout="constrained")
 for i, arm in enumerate(ARMS):
     for s in seeds:
         st, v = zip(*train_results[(arm, s)].curve)
@@ -561,10 +566,12 @@ ax.set_xlabel("iteration")
 ax.set_ylabel("validation accuracy")
 lo = min(min(v for _, v in r.curve) for r in train_results.values())
 ax.set_ylim(max(0.0, lo - 0.02), 1.0)
-ax.set_title(f"{P.dataset}: validation curves, every arm and seed (stop at a plateau, cap {P.iterations})")
-ax.legend(fontsize=8, ncol=3)
-fig.tight_layout()
-savefig(fig, SLUG, "validation_curves")
+ax.set_title(f"{P.dataset}: every arm and seed")
+fig.legend(loc="outside lower center", ncol=3)
+savefig(fig, SLUG, "validation_curves", caption=(
+    f"Validation accuracy of the {P.dataset} heads against training iteration, one line per arm and seed "
+    f"(colour = arm, legend; dashed = the heads run with exponent n = {sharp_n:g} instead of 1). Each run stops at a validation "
+    f"plateau or at the cap of {P.iterations} iterations, so the lines end at different iterations."))
 plt.show()
 
 # %%
@@ -625,9 +632,9 @@ span = (radar.max() - radar.min()).replace(0, 1.0)
 radar = 10 * (radar - radar.min()) / span
 angles = np.linspace(0, 2 * np.pi, radar.shape[1], endpoint=False)
 closed = np.append(angles, angles[0])
-n_panels, n_cols = len(radar), 5
-fig, axes = plt.subplots(math.ceil(n_panels / n_cols), n_cols, figsize=(3.1 * n_cols, 3.2 * math.ceil(n_panels / n_cols)),
-                         subplot_kw={"projection": "polar"}, squeeze=False)
+n_panels, n_cols = len(radar), 3
+fig, axes = plt.subplots(math.ceil(n_panels / n_cols), n_cols, figsize=(8.8, 3.4 * math.ceil(n_panels / n_cols)),
+                         layout="constrained", subplot_kw={"projection": "polar"}, squeeze=False)
 for ax in axes.flat[n_panels:]:
     ax.set_visible(False)
 for k, (arm, row) in enumerate(radar.iterrows()):
@@ -637,13 +644,17 @@ for k, (arm, row) in enumerate(radar.iterrows()):
     ax.plot(closed, ref, color="grey", ls="--", lw=1)
     ax.plot(closed, vals, color=PALETTE[k % len(PALETTE)])
     ax.fill(closed, vals, color=PALETTE[k % len(PALETTE)], alpha=0.25)
-    ax.set_xticks(angles, radar.columns, fontsize=6.5)
-    ax.set_yticks([0, 5, 10], ["", "5", "10"], fontsize=6)
+    ax.set_xticks(angles, radar.columns)
+    ax.set_yticks([0, 5, 10], ["", "5", "10"])
     ax.set_ylim(0, 10.5)
-    ax.set_title(f"{arm}\nacc {100 * summary.loc[arm, ('mean', 'top1')]:.1f}%", fontsize=9)
-fig.suptitle(f"{P.dataset}: scores normalised 0-10 across heads (larger = better; CE dashed)")
-fig.tight_layout()
-savefig(fig, SLUG, "radar", timing=True)
+    ax.set_rlabel_position(90)
+    ax.set_title(f"{arm}\nacc {100 * summary.loc[arm, ('mean', 'top1')]:.1f}%", fontsize=10)
+fig.suptitle(f"{P.dataset}: scores normalised 0-10 across heads")
+savefig(fig, SLUG, "radar", timing=True, caption=(
+    f"One radar per {P.dataset} head: accuracy, macro-F1, speed (1 / wall-clock time per iteration), PC2 EV "
+    "of the features, compactness (fewer principal components for 90 % of the variance) and PC2 EV of the "
+    "class weights, each min-max normalised to 0-10 across the heads, larger = better. The grey dashed "
+    "polygon is the CE head, repeated in every panel; the panel title gives the head's mean test accuracy."))
 plt.show()
 
 # %% [markdown]
@@ -674,7 +685,7 @@ single_runs, single_results = run_classifier_arms(SINGLE, train_set, test_set, c
                                                   keep_models=True, val_set=val_set)
 conv_c = convergence_table(single_results, P.plateau_tol)
 
-fig, axes = plt.subplots(2, min(num_classes, 10), figsize=(12, 2.9))
+fig, axes = plt.subplots(2, min(num_classes, 10), figsize=(8.8, 2.6), layout="constrained")
 for r, arm in enumerate(SINGLE):
     weights = single_results[(arm, seeds[0])].model.weight.detach().cpu()
     for c, ax in enumerate(axes[r]):
@@ -686,12 +697,15 @@ for r, arm in enumerate(SINGLE):
         ax.set_yticks([])
         ax.grid(False)
         if c == 0:
-            ax.set_ylabel("linear CE" if arm == "C linear CE" else f"harmonic\nn={n_single:g}", fontsize=9)
+            ax.set_ylabel("linear CE" if arm == "C linear CE" else f"harmonic\nn={n_single:g}", fontsize=10)
         if r == 0:
-            ax.set_title(str(c), fontsize=9)
-fig.suptitle(f"class vectors as images, seed {seeds[0]} (CE: signed weights, red +, blue -; harmonic: prototypes)")
-fig.tight_layout()
-savefig(fig, SLUG, "prototypes")
+            ax.set_title(str(c), fontsize=10)
+fig.suptitle(f"class vectors as images, seed {seeds[0]}", fontsize=11)
+savefig(fig, SLUG, "prototypes", caption=(
+    f"The class vectors of a single layer on raw {P.dataset} pixels, drawn as images, one column per class "
+    f"(seed {seeds[0]}). Top row: the linear cross-entropy classifier's signed weights (red positive, blue "
+    "negative, colour scale symmetric per image); bottom row: the harmonic layer's prototypes (darker = larger "
+    "value, scale from 0 to each image's largest magnitude). Colour images are averaged over the channels."))
 plt.show()
 single_summary = single_runs.groupby("arm", sort=False)[["top1", "proto_cos", "iterations"]].mean()
 single_summary["val converged"] = conv_c.groupby("arm", sort=False)["converged"].all()
