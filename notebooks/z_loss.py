@@ -260,22 +260,24 @@ invariance.round(3)
 
 # %%
 z_grid = np.linspace(-2, 8, 401)
-fig, (ax_l, ax_g) = plt.subplots(1, 2, figsize=(11, 3.6))
+fig, (ax_l, ax_g) = plt.subplots(1, 2, figsize=(8.8, 4.2), layout="constrained")
 for i, (a, frac) in enumerate([(1.0, 0.0), (1.0, 0.5), (0.5, 0.5), (4.0, 0.5), (1.0, 0.75)]):
     b = frac * 127 ** 0.5
     t = a * (b - z_grid)
-    ax_l.plot(z_grid, np.logaddexp(0, t) / a, color=PALETTE[i % len(PALETTE)], label=f"a={a:g}, b={frac:g}·√(D-1)")
+    ax_l.plot(z_grid, np.logaddexp(0, t) / a, color=PALETTE[i % len(PALETTE)], label=f"a = {a:g}, b = {frac:g}")
     ax_g.plot(z_grid, 1 / (1 + np.exp(-t)), color=PALETTE[i % len(PALETTE)])
 for ax in (ax_l, ax_g):
     ax.axvline(127 ** 0.5, color="0.5", ls=":", lw=1)
-    ax.set_xlabel("z-normalised target output z_c (D = 128; dotted: the maximum √(D-1))")
+    ax.set_xlabel("z-normalised target output z_c")
 ax_l.set_ylabel("Z-loss L_Z")
 ax_g.set_ylabel("-dL_Z/dz_c (push on the target)")
-ax_l.legend(fontsize=8)
+fig.legend(*ax_l.get_legend_handles_labels(), loc="outside lower center", ncol=5, title="b in units of √(D-1)")
 ax_l.set_title("the Z-loss is a softplus of z_c")
 ax_g.set_title("b sets where the push stops, a how sharply")
-fig.tight_layout()
-savefig(fig, SLUG, "zloss_shape")
+savefig(fig, SLUG, "zloss_shape", caption=(
+    "The Z-loss L_Z (left) and its push on the target output, -dL_Z/dz_c (right), against the z-normalised target "
+    "output z_c for D = 128 classes, one colour per (a, b) setting, b given as a multiple of √(D-1); the dotted "
+    "vertical line is the largest value z_c can take, √(D-1)."))
 plt.show()
 
 # %%
@@ -396,7 +398,7 @@ print(f"{len(conv)} runs, validation top-1 every {P.eval_every} iterations, plat
 conv_summary.round(4)
 
 # %%
-fig, (ax_val, ax_loss) = plt.subplots(1, 2, figsize=(13, 3.8))
+fig, (ax_val, ax_loss) = plt.subplots(2, 1, figsize=(8.5, 7.2), sharex=True)
 for i, arm in enumerate(order):
     for s in seeds:
         steps, vals = zip(*train_results[(arm, s)].curve)
@@ -404,16 +406,19 @@ for i, arm in enumerate(order):
         losses = np.asarray(train_results[(arm, s)].losses)
         ax_loss.plot(np.arange(1, len(losses) + 1), losses / losses[:10].mean(), color=PALETTE[i % len(PALETTE)],
                      lw=0.6, alpha=0.6, label=arm if s == seeds[0] else None)
-ax_val.set_xlabel("iteration")
 ax_val.set_ylabel("validation top-1 (own class scores)")
 ax_val.set_title(f"validation curves, every arm and seed (stop at a plateau, cap {P.iterations})")
-ax_val.legend(fontsize=8)
+ax_val.legend(loc="lower right", ncol=2)
 ax_loss.set_xlabel("iteration")
 ax_loss.set_ylabel("training loss / first 10 iterations' loss")
 ax_loss.set_yscale("log")
-ax_loss.set_title("training curves")
+ax_loss.set_title("training curves (same colours)")
 fig.tight_layout()
-savefig(fig, SLUG, "validation_curves")
+savefig(fig, SLUG, "validation_curves", caption=(
+    f"Top: validation top-1 accuracy (fraction, computed from each loss's own class scores) against iteration, "
+    f"one colour per loss and one line per seed ({len(seeds)} seeds); a run stops at a plateau or at "
+    f"{P.iterations} iterations. Bottom: the training loss at every iteration divided by the mean of its first "
+    "10 iterations, log scale, same colours."))
 plt.show()
 
 # %% [markdown]
@@ -438,9 +443,11 @@ for i, arm in enumerate(order):
 ax_bar.set_xticks(np.arange(len(KS)) + 0.4 - width / 2, [f"top-{k}" for k in KS])
 ax_bar.set_ylabel("test error (%)")
 ax_bar.set_title(f"next-word top-k error, mean ± std over {len(seeds)} seeds")
-ax_bar.legend(fontsize=8, ncol=2)
+ax_bar.legend(loc="best", ncol=2)
 fig.tight_layout()
-savefig(fig, SLUG, "topk_error")
+savefig(fig, SLUG, "topk_error", caption=(
+    f"Next-word test error (%) at top-1, top-5 and top-10, one bar per loss (each at its chosen learning rate): "
+    f"bar height is the mean over {len(seeds)} seeds, error bars ± one standard deviation."))
 plt.show()
 
 # %%
@@ -448,12 +455,14 @@ z_rows = tuning[tuning.loss.isin(list(Z_GRID))].groupby("loss", sort=False)[METR
 fig, ax = plt.subplots(figsize=(7, 3.2))
 for i, m in enumerate(METRICS):
     ax.plot(range(len(z_rows)), 100 * (1 - z_rows[m]), "o-", color=PALETTE[i], label=f"top-{m[3:]}")
-ax.set_xticks(range(len(z_rows)), [n.replace("z ", "") for n in z_rows.index], rotation=15, fontsize=8)
+ax.set_xticks(range(len(z_rows)), [n.replace("z ", "") for n in z_rows.index], rotation=15 if len(z_rows) <= 4 else 90)
 ax.set_ylabel("validation error (%, best lr)")
 ax.set_title("Z-loss (a, b) grid on the validation windows")
 ax.legend()
 fig.tight_layout()
-savefig(fig, SLUG, "zloss_grid")
+savefig(fig, SLUG, "zloss_grid", caption=(
+    "Validation error (%) of the Z-loss at each (a, b) setting of the tuning grid (x axis), at the best learning "
+    "rate of that setting, for top-1, top-5 and top-10 (one line each)."))
 plt.show()
 
 # %% [markdown]
@@ -509,10 +518,13 @@ for i, col in enumerate(timing.columns):
     ax.loglog(timing.index, 1e3 * timing[col], "o-", color=PALETTE[i], label=col)
 ax.set_xlabel("number of classes D")
 ax.set_ylabel("loss + gradient w.r.t. h (ms, best of 3)")
-ax.set_title(f"spherical family: cost independent of D (B={n_batch}, d={d_hidden}, 1 thread)")
+ax.set_title(f"loss + gradient cost (B={n_batch}, d={d_hidden}, 1 thread)")
 ax.legend()
 fig.tight_layout()
-savefig(fig, SLUG, "cost_vs_classes", timing=True)
+savefig(fig, SLUG, "cost_vs_classes", timing=True, caption=(
+    "Wall-clock time (ms, best of 3 repetitions, log scale) of the loss and its gradient with respect to the last "
+    "hidden layer against the number of classes D (log scale): log-softmax and Z-loss computed densely, and the "
+    "Z-loss computed from factored statistics. Timings depend on the machine."))
 plt.show()
 speedup = timing["log-softmax, dense"] / timing["Z-loss, factored"]
 print("speed-up of the factored Z-loss over the dense log-softmax (loss + grad w.r.t. h only):",
