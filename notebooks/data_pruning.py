@@ -418,7 +418,9 @@ print(f"local log-log slopes of the theta=0 frontier (per seed); top = least squ
 slopes.round(2)
 
 # %%
-fig, axes = plt.subplots(1, 4, figsize=(17, 4.2))
+fig, axes = plt.subplots(2, 2, figsize=(8.8, 9.4), layout="constrained")
+axes = axes.ravel()
+axes[1].sharey(axes[0])
 colors = {f: PALETTE[i % len(PALETTE)] for i, f in enumerate(sorted(P.fractions, reverse=True))}
 shown_f = [f for f in sorted(P.fractions, reverse=True) if f >= 1 / 64 or f == min(P.fractions)]
 for ax, keep in ((axes[0], "hard"), (axes[1], "easy")):
@@ -433,9 +435,9 @@ for ax, keep in ((axes[0], "hard"), (axes[1], "easy")):
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("α_prune = (kept examples) / N")
-    ax.set_ylabel("test error ε")
-    ax.set_title(f"keep {keep} (perfect metric, θ = 0)")
-axes[0].legend(fontsize=6, loc="lower left")
+    ax.set_title(f"({'a' if keep == 'hard' else 'b'}) keep {keep}, perfect metric")
+axes[0].set_ylabel("test error ε")
+fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=3)
 ax = axes[2]
 for f in [f for f in fractions_pruned if f >= 1 / 64]:
     d = (pivot["hard"] - pivot["easy"]).xs(f, level="f").sort_index()
@@ -445,8 +447,7 @@ ax.set_xscale("log", base=2)
 ax.set_yscale("symlog", linthresh=1e-3)
 ax.set_xlabel("α_tot = (all examples) / N")
 ax.set_ylabel("ε(keep hard) − ε(keep easy)")
-ax.set_title("crossover: > 0 keep easy wins, < 0 keep hard wins")
-ax.legend(fontsize=7)
+ax.set_title("(c) crossover of keep hard and keep easy")
 ax = axes[3]
 ax.plot(front_table.index, front_table["unpruned eps"], "o--", color="gray", ms=3, label="no pruning")
 for i, theta in enumerate(P.thetas_deg):
@@ -454,19 +455,26 @@ for i, theta in enumerate(P.thetas_deg):
             label=f"frontier, θ = {theta:g}°")
 ax.set_xscale("log", base=2)
 ax.set_yscale("log")
-ax.set_xlabel("α_prune (log-log: a power law is a straight line)")
-ax.set_ylabel("test error ε (mean over seeds of the per-seed frontier)")
-ax.set_title("Pareto frontier, perfect and imperfect metrics")
-ax.legend(fontsize=7)
-fig.suptitle(f"Teacher-student perceptron, N = {P.n_dim}, max-margin student, mean ± std over {len(perceptron_seeds)} seeds")
-fig.tight_layout()
-savefig(fig, SLUG, "perceptron_scaling")
+ax.set_xlabel("α_prune = (kept examples) / N")
+ax.set_ylabel("test error ε of the frontier")
+ax.set_title("(d) frontiers, perfect and imperfect metrics")
+ax.legend(loc="lower left")
+fig.suptitle(f"Teacher-student perceptron, N = {P.n_dim}")
+savefig(fig, SLUG, "perceptron_scaling", caption=(
+    f"Teacher-student perceptron (N = {P.n_dim}, max-margin student), log axes. (a, b) test error ε against "
+    "the pruned data-set size α_prune when keeping the hardest or the easiest fraction f of the pool (perfect "
+    f"metric, θ = 0), one colour per f (legend), mean ± std over {len(perceptron_seeds)} seeds as error bars; "
+    "dotted: the classical 0.5/α guide; thick grey: the Pareto frontier. (c) ε(keep hard) − ε(keep easy) "
+    "against the full pool size α_tot, per f (symmetric-log axis, linear within ±10⁻³): above 0 keeping easy "
+    "examples is better, below 0 keeping hard ones. (d) mean over the seeds of each seed's frontier for the "
+    "perfect metric (θ = 0°) and imperfect ones (θ > 0°), and the unpruned error (grey dashed); on log-log "
+    "axes a power law is a straight line."))
 plt.show()
 
 # %% [markdown]
-# Reading the figure. Panels 1-2: error against the pruned size for each kept fraction (keep hard,
-# keep easy), with the unpruned curve, the classical $0.5/\alpha$ guide and the frontier. Panel 3: the
-# crossover, the sign of $\varepsilon_{hard} - \varepsilon_{easy}$ against $\alpha_{tot}$ per $f$. Panel 4: the
+# Reading the figure. Panels (a, b): error against the pruned size for each kept fraction (keep hard,
+# keep easy), with the unpruned curve, the classical $0.5/\alpha$ guide and the frontier. Panel (c): the
+# crossover, the sign of $\varepsilon_{hard} - \varepsilon_{easy}$ against $\alpha_{tot}$ per $f$. Panel (d): the
 # frontiers of the perfect and the imperfect metrics on log-log axes, where a power law is straight.
 
 # %%
@@ -641,8 +649,12 @@ conv_summary.round(3)
 print(f"training time of the {len(real)} runs: {real.train_seconds.sum():.0f} s")
 
 # %%
-fig, axes = plt.subplots(1, len(pools), figsize=(5.5 * len(pools), 3.8), squeeze=False)
-for ax, size in zip(axes[0], pools):
+n_rows = math.ceil(len(pools) / 2)
+fig, axes = plt.subplots(n_rows, min(len(pools), 2), figsize=(8.8, 3.6 * n_rows + 0.5), squeeze=False,
+                         layout="constrained")
+for ax in axes.flat[len(pools):]:
+    ax.set_visible(False)
+for ax, size in zip(axes.flat, pools):
     for (name, s), result in train_results.items():
         row = real[(real.arm == name) & (real.seed == s)].iloc[0]
         if row.pool != size or row.k != k_main:
@@ -652,12 +664,15 @@ for ax, size in zip(axes[0], pools):
         ax.plot(steps, vals, color=color, lw=0.6, alpha=0.25 + 0.6 * row.f)
     ax.set_xlabel("iteration")
     ax.set_ylabel("validation top-1")
-    ax.set_title(f"pool {size}: every arm and seed (darker = larger f)")
+    ax.set_title(f"pool of {size}")
 handles = [plt.Line2D([], [], color=c, label=l) for c, l in
            (("gray", "unpruned"), (PALETTE[0], "random"), (PALETTE[1], "SSP keep easy"), (PALETTE[2], "SSP keep hard"))]
-axes[0][0].legend(handles=handles, fontsize=7)
-fig.tight_layout()
-savefig(fig, SLUG, "validation_curves")
+fig.legend(handles=handles, loc="outside lower center", ncol=4)
+savefig(fig, SLUG, "validation_curves", caption=(
+    f"Validation top-1 accuracy of every {P.dataset} run (SSP k = {k_main}) against training iteration, one "
+    "panel per pool size, one line per arm, kept fraction f and seed; colour = how the subset was chosen "
+    "(legend), darker lines = larger kept fraction f. A run stops at a validation plateau or at the "
+    "iteration cap."))
 plt.show()
 
 # %% [markdown]
@@ -692,8 +707,11 @@ else:
 display_k
 
 # %%
-fig, axes = plt.subplots(1, len(pools), figsize=(5.5 * len(pools), 4), squeeze=False)
-for ax, size in zip(axes[0], pools):
+fig, axes = plt.subplots(n_rows, min(len(pools), 2), figsize=(8.8, 3.8 * n_rows + 0.5), squeeze=False,
+                         layout="constrained")
+for ax in axes.flat[len(pools):]:
+    ax.set_visible(False)
+for ax, size in zip(axes.flat, pools):
     sel = main[main.pool == size]
     full = sel[sel.f == 1.0].top1
     for i, keep in enumerate(("random", "easy", "hard")):
@@ -705,10 +723,14 @@ for ax, size in zip(axes[0], pools):
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(f"{P.dataset}: pool of {size} ({'abundant' if size == largest_pool else 'scarce'})")
     ax.invert_xaxis()
-axes[0][0].legend()
-fig.suptitle(f"Self-supervised-prototype pruning ({embedding_name}, k = {k_main}), mean ± std over {len(real_seeds)} seeds")
-fig.tight_layout()
-savefig(fig, SLUG, "prototype_pruning")
+handles = axes[0][0].get_legend_handles_labels()[0] + [
+    plt.Line2D([], [], color="gray", ls=":", lw=1, label="unpruned (mean)")]
+fig.legend(handles=handles, loc="outside lower center", ncol=4)
+savefig(fig, SLUG, "prototype_pruning", caption=(
+    f"Test accuracy (%) of {P.dataset} against the fraction f of the pool kept (f decreasing to the right), "
+    "one panel per pool size, for a random subset and for self-supervised-prototype (SSP) pruning keeping "
+    f"the easy or the hard examples ({embedding_name}, k = {k_main}); mean ± std over {len(real_seeds)} seeds "
+    "as error bars. The dotted line is the mean accuracy on the whole pool."))
 plt.show()
 
 # %%
