@@ -342,11 +342,15 @@ conv_summary.round(3)
 
 # %%
 COLORS = {arm: PALETTE[i] for i, arm in enumerate(ARMS)}
-fig, ax = plt.subplots(figsize=(7, 3.6))
-plot_validation_curves(ax, results, ARMS, seeds, COLORS, ylabel="validation 5-way 5-shot accuracy (held-out base classes)")
-ax.set_title(f"episodic fine-tuning, every arm and seed (stop at a plateau, cap {P.iterations} episodes)")
-fig.tight_layout()
-savefig(fig, SLUG, "validation_curves")
+fig, ax = plt.subplots(figsize=(7.5, 4.6), layout="constrained")
+plot_validation_curves(ax, results, ARMS, seeds, COLORS, ylabel="val. 5-way 5-shot accuracy")
+ax.get_legend().remove()  # below the axes instead, where it hides no curve
+fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=len(ARMS))
+ax.set_title(f"episodic fine-tuning, every arm and seed (cap {P.iterations} episodes)")
+savefig(fig, SLUG, "validation_curves",
+        caption=f"Validation 5-way 5-shot accuracy on held-out base classes (y, fraction correct) against "
+                f"fine-tuning episode (x), one line per arm and seed ({len(seeds)} seeds), one colour per arm. "
+                f"Each run stops at its own plateau or at the cap of {P.iterations} episodes.")
 plt.show()
 
 # %% [markdown]
@@ -376,7 +380,7 @@ display(Markdown("Learnable weights minus last stage (C − A), 5-shot, mean ove
 acc_table.set_index(["arm", "test set", "shot"]).round(2)
 
 # %%
-fig, axes = plt.subplots(1, len(SETS), figsize=(4.2 * len(SETS), 3.6), sharey=False)
+fig, axes = plt.subplots(1, len(SETS), figsize=(8.8, 4.0), sharey=False, layout="constrained")
 width = 0.2
 for ax, name in zip(np.atleast_1d(axes), SETS):
     for i, arm in enumerate(ARMS):
@@ -388,9 +392,12 @@ for ax, name in zip(np.atleast_1d(axes), SETS):
     ax.set_ylim(max(0, lo - 10), 100)
     ax.set_title(name)
 np.atleast_1d(axes)[0].set_ylabel("5-way accuracy (%), ± 95% CI")
-np.atleast_1d(axes)[0].legend(fontsize=7, loc="upper left")
-fig.tight_layout()
-savefig(fig, SLUG, "accuracy_bars")
+fig.legend(*np.atleast_1d(axes)[0].get_legend_handles_labels(), loc="outside lower center", ncol=len(ARMS))
+savefig(fig, SLUG, "accuracy_bars",
+        caption=f"5-way accuracy (%) on the unseen test classes, one panel per test set, 1-shot and 5-shot "
+                f"episodes, one bar colour per arm. A bar is the mean over {len(seeds)} seeds; its error bar is "
+                f"the 95 % confidence interval over the test episodes (1.96 std / sqrt(episodes)), averaged "
+                f"over the seeds. The y axis starts near each panel's lowest bar, not at 0.")
 plt.show()
 
 # %% [markdown]
@@ -401,18 +408,22 @@ plt.show()
 
 # %%
 W_COLS = [f"w{s + 1}" for s in range(S5)]
-fig, ax = plt.subplots(figsize=(7, 3.4))
+fig, ax = plt.subplots(figsize=(7.5, 4.2), layout="constrained")
 for i, arm in enumerate([C, D]):
     r = runs[runs.arm == arm]
     for k, row in enumerate(r[W_COLS].to_numpy()):
         ax.plot(np.arange(S5) + (i - 0.5) * 0.15, row, "o", color=COLORS[arm], label=arm if k == 0 else None)
 ax.axhline(1.0, color="grey", ls="--", lw=1)
-ax.set_xticks(range(S5), [f"{s + 1}: {n}" for s, n in enumerate(TAPS)], fontsize=8)
+ax.set_xticks(range(S5), [f"{s + 1}\n{n}" for s, n in enumerate(TAPS)])
+ax.set_xlabel("stage $s$ (tapped layer)")
 ax.set_ylabel("learned $w_s$")
 ax.set_title("stage weights after episodic fine-tuning (one point per seed)")
-ax.legend(fontsize=8)
-fig.tight_layout()
-savefig(fig, SLUG, "stage_weights")
+fig.legend(loc="outside lower center", ncol=2)
+savefig(fig, SLUG, "stage_weights",
+        caption=f"Effective stage weights w_s after episodic fine-tuning (y; ReLU of the parameter for "
+                f"{C}, the raw parameter for {D}) for each of the {S5} tapped stages (x), one point per seed "
+                f"and one colour per arm, the two arms side by side. The dashed grey line is the initial "
+                f"value 1.")
 plt.show()
 runs.groupby("arm", sort=False)[W_COLS].agg(["mean", "std"]).loc[[C, D]].round(3)
 
