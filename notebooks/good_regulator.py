@@ -286,7 +286,7 @@ print("paper's K3 row, alpha_num 0.431 / P6 row 0.010; the [0.01, 0.99] minimise
 sweep.groupby("graph", sort=False)[["kappa", "alpha_pred", "err"]].agg(["min", "max"]).round(4)
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.6))
+fig, axes = plt.subplots(2, 1, figsize=(8, 8.6))
 ax = axes[0]
 kap = np.linspace(1, 60, 600)
 for k, lmin in enumerate((0.02, 0.1, 0.4)):
@@ -294,16 +294,16 @@ for k, lmin in enumerate((0.02, 0.1, 0.4)):
     ax.plot(kap, alpha_from_c(delta_curve).numpy(), color=PALETTE[k], lw=1.2, label=f"formula, λ_min = {lmin}")
 for s, marker in (("paper's 13", "o"), ("extra", "s")):
     d = sweep[sweep.set == s]
-    ax.scatter(d.kappa, d.alpha_num, s=14, marker=marker, facecolors="none", edgecolors="0.4", label=f"numerical minimum of T, {s}")
+    ax.scatter(d.kappa, d.alpha_num, s=14, marker=marker, facecolors="none", edgecolors="0.4", label=f"numerical min. of T, {s}")
 for k, (gname, a) in enumerate(named.items()):
     ax.scatter([a.kappa], [a.alpha], s=70, marker="*", color=PALETTE[3 + k], zorder=5, label=f"{gname} at J = 0.5")
 ax.axvline(2, color="k", ls="--", lw=1)
-ax.text(2.1, 0.93, "κ(F) = 2", fontsize=9)
+ax.text(2.1, 0.93, "κ(F) = 2")
 ax.set_xscale("log")
 ax.set_xlabel("condition number κ(F) = λ_max/λ_min (log scale)")
 ax.set_ylabel("α_opt (Model A)")
 ax.set_title("α_opt vs κ(F): zero up to κ = 2, then set by Δ = λ_min(κ − 2)")
-ax.legend(fontsize=7, loc="upper right")
+ax.legend(loc="upper right")
 ax = axes[1]
 cs = torch.linspace(0, 2.5, 501, dtype=torch.float64)
 for k, (gname, a) in enumerate(named.items()):
@@ -316,9 +316,15 @@ ax.set_yscale("log")
 ax.set_xlabel("c = β = α²/(1 − α)")
 ax.set_ylabel("T(c)/T(0), Model A (log scale)")
 ax.set_title("Model A's convergence time at J = 0.5; dots: c* = λ_max − 2λ_min")
-ax.legend(fontsize=8)
+ax.legend()
 fig.tight_layout()
-savefig(fig, SLUG, "alpha_vs_kappa")
+savefig(fig, SLUG, "alpha_vs_kappa", caption=(
+    "Top: the optimal regime parameter α_opt of Model A against the condition number κ(F) of the Fisher "
+    "matrix (log scale): lines are the closed-form α_opt for three fixed λ_min, open markers the numerical "
+    "minimum of the convergence time T for each swept configuration (circles: the 13 topologies, squares: "
+    "the extra loopy graphs), stars the named graphs at J = 0.5, the dashed line κ = 2. Bottom: Model A's "
+    "convergence time T(c)/T(0) (log scale) against c = β = α²/(1 − α) for the named graphs at J = 0.5, "
+    "dots at c* = λ_max − 2λ_min."))
 plt.show()
 
 # %%
@@ -416,21 +422,24 @@ rescale = pd.DataFrame({
 print("K4 at J = 0.5 under rescalings of F (kappa is unchanged by a scalar factor, alpha_opt is not):")
 print(rescale.round(3).to_string())
 
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+fig, axes = plt.subplots(1, 2, figsize=(8.6, 3.8))
 for k, (gname, d) in enumerate(scale_df.groupby("graph", sort=False)):
     axes[0].plot(d.J, d.alpha, color=PALETTE[k], label=gname)
     axes[1].plot(d.J, d.kappa, color=PALETTE[k], label=gname)
 axes[0].set_xlabel("coupling J")
 axes[0].set_ylabel("α_opt (Model A)")
-axes[0].set_title("α_opt rises then falls with J: κ grows but F shrinks")
+axes[0].set_title("α_opt rises, then falls with J")
 axes[1].axhline(2, color="k", ls="--", lw=1)
 axes[1].set_yscale("log")
 axes[1].set_xlabel("coupling J")
 axes[1].set_ylabel("κ(F) (log scale)")
-axes[1].set_title("κ(F) grows monotonically; κ = 2 dashed")
+axes[1].set_title("κ(F) grows with J")
 axes[0].legend()
 fig.tight_layout()
-savefig(fig, SLUG, "alpha_vs_coupling")
+savefig(fig, SLUG, "alpha_vs_coupling", caption=(
+    "Left: α_opt of Model A against the Ising coupling J for the complete graphs K3 to K6 (one colour per "
+    "graph). Right: the condition number κ(F) of their Fisher matrices (log scale) against J, the dashed "
+    "line at κ = 2."))
 plt.show()
 k4 = scale_df[scale_df.graph == "K4"]
 k4_peak_J = float(k4.J.iloc[int(k4.alpha.argmax())])
@@ -468,7 +477,8 @@ PAPER_DIR = {"K3": {"Delta alpha (paper)": 0.226, "delta (paper)": 0.167, "Delta
 dir_table = dir_table.join(pd.DataFrame(PAPER_DIR).T)
 print(dir_table.round(3).T.to_string())
 
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
+fig, axes = plt.subplots(1, len(dir_bars), figsize=(8.6, 3.9), sharey=True, layout="constrained",
+                         gridspec_kw=dict(width_ratios=[len(next(iter(b.values()))) + 3 for b in dir_bars.values()]))
 for ax, (gname, bars) in zip(axes, dir_bars.items()):
     F = ising_fisher(gname, 0.5)
     lam = torch.linalg.eigvalsh(F).numpy()
@@ -476,14 +486,15 @@ for ax, (gname, bars) in zip(axes, dir_bars.items()):
     for k, (lab, vals) in enumerate(bars.items()):
         ax.bar(x + (k - 0.5) * 0.38, vals, width=0.38, color=PALETTE[k], label=lab)
     _, _, k_tr = deviation_tensor(F)
-    ax.set_xticks(x, [f"{v:.3f}" for v in lam], rotation=60, fontsize=8)
-    ax.set_xlabel("Fisher eigenvalue λ_k of the direction")
-    ax.set_title(f"{gname} at J = 0.5 (k_tr = {k_tr:.3f})")
+    ax.set_xticks(x, [f"{v:.3f}" for v in lam], rotation=90)
+    ax.set_xlabel("eigenvalue λ_k")
+    ax.set_title(f"{gname}, J = 0.5\nk_tr = {k_tr:.3f}")
 axes[0].set_ylabel("directional α = λ_k/(λ_k + β)")
-axes[0].legend()
+fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=2)
 fig.suptitle("One observer, several regimes: directional α per eigendirection")
-fig.tight_layout()
-savefig(fig, SLUG, "directional_alpha")
+savefig(fig, SLUG, "directional_alpha", caption=(
+    "Directional α = λ_k/(λ_k + β) along each eigendirection of the Fisher matrix (labelled by its eigenvalue "
+    "λ_k, in increasing order) for K3, K4 and K5 at J = 0.5, for β = 1/2 and β = c* = λ_max − 2λ_min. Each panel's title gives k_tr = tr M / tr F of the deviation tensor."))
 plt.show()
 
 # %%
@@ -545,13 +556,13 @@ monotone = {k: bool((np.diff(dyn[k].to_numpy()) <= 0).all()) for k in iter_cols}
 print("iterations non-increasing in c (no interior optimum):", monotone)
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.3))
+fig, axes = plt.subplots(2, 1, figsize=(8, 7.6))
 cgrid = torch.logspace(-3, 3, 400, dtype=torch.float64)
 for k, m in enumerate(("A", "B", "C", "D")):
     T = convergence_time(F_dyn, cgrid, m)
     axes[0].plot(cgrid.numpy(), (T / T[0]).numpy(), color=PALETTE[k], ls="--" if m == "D" else "-", label=f"model {m}")
 axes[0].axvline(a_dyn.c_star, color="k", lw=0.8, ls=":")
-axes[0].text(a_dyn.c_star * 1.15, 200, "c*", fontsize=9)
+axes[0].text(a_dyn.c_star * 1.15, 200, "c*")
 axes[0].set_xscale("log")
 axes[0].set_yscale("log")
 axes[0].set_xlabel("c = α²/(1 − α) (log scale)")
@@ -568,9 +579,14 @@ axes[1].set_yscale("log")
 axes[1].set_xlabel("c (log scale; c = 0 drawn at 0.01)")
 axes[1].set_ylabel(f"iterations to shrink the error by {P.tol:g}")
 axes[1].set_title("preconditioned GD with g(c) = F² + cF: monotone, no optimum at c*")
-axes[1].legend(fontsize=8)
+axes[1].legend()
 fig.tight_layout()
-savefig(fig, SLUG, "convergence_models_and_dynamics")
+savefig(fig, SLUG, "convergence_models_and_dynamics", caption=(
+    f"Top: the convergence-time functionals of models A to D for {P.dynamics_graph} at J = 0.5, each "
+    f"relative to its value as c → 0, against c = α²/(1 − α) (both axes logarithmic; model D dashed). "
+    f"Bottom: iterations of preconditioned gradient descent with g(c) = F² + cF to shrink the error by "
+    f"{P.tol:g}, for the two Hessians (H = I, H = F) and two step-size rules, against c (log scale, c = 0 "
+    f"drawn at 0.01). The dotted vertical line in both panels is c* = λ_max − 2λ_min."))
 plt.show()
 
 # %% [markdown]
@@ -632,20 +648,24 @@ ngd_table = pd.DataFrame({f"{m} in {p}": {"KL after 400 steps": f"{kls[-1]:.2e}"
 print(ngd_table.to_string())
 print(f"max difference of the moment paths between the two parameterisations: GD {path_gap['GD']:.3f}, NGD {path_gap['NGD']:.1e}")
 
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+fig, axes = plt.subplots(1, 2, figsize=(8.6, 3.9))
 for k, ((m, p), (path, kls)) in enumerate(runs.items()):
     axes[0].semilogy(np.maximum(kls, 1e-16), color=PALETTE[k // 2], ls="-" if p == "θ" else "--", label=f"{m} in {p}")
     axes[1].plot(path[:, 0].numpy(), path[:, 4].numpy(), color=PALETTE[k // 2], ls="-" if p == "θ" else "--", label=f"{m} in {p}")
 axes[1].scatter([float(target_mean[0])], [float(target_mean[4])], marker="*", s=120, color="k", zorder=5, label="target")
 axes[0].set_xlabel("step")
 axes[0].set_ylabel("KL(target ‖ model) (log scale)")
-axes[0].set_title("K4 fit: NGD's two runs coincide; GD depends on the parameterisation")
+axes[0].set_title("K4 fit: KL to the target")
 axes[1].set_xlabel("E[s₀s₁] along the path")
 axes[1].set_ylabel("E[s₁s₃] along the path")
-axes[1].set_title("paths in distribution (moment) space")
-axes[0].legend(fontsize=8)
+axes[1].set_title("paths in moment space")
+axes[0].legend()
 fig.tight_layout()
-savefig(fig, SLUG, "natural_gradient_invariance")
+savefig(fig, SLUG, "natural_gradient_invariance", caption=(
+    "Fitting the K4 couplings to target moments with gradient descent (GD) and natural-gradient descent "
+    "(NGD), each in the natural parameters θ (solid) and in a reparameterisation θ = Aφ (dashed). Left: "
+    "KL(target ‖ model) against the step (log scale). Right: the paths in moment space, E[s₀s₁] against "
+    "E[s₁s₃], the star at the target."))
 plt.show()
 
 # %% [markdown]
