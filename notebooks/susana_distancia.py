@@ -325,8 +325,8 @@ conv.round(4)
 
 # %%
 labels = list(dict.fromkeys(label for label, _ in train_results))
-fig, axes = plt.subplots(1, len(dict.fromkeys(regimes.values())), figsize=(6.5 * len(set(regimes.values())), 3.8),
-                         squeeze=False)
+n_regimes = len(dict.fromkeys(regimes.values()))
+fig, axes = plt.subplots(1, n_regimes, figsize=(min(8.8, 6.5 * n_regimes), 3.8), squeeze=False, layout="constrained")
 for r, regime in enumerate(dict.fromkeys(regimes.values())):
     ax = axes[0, r]
     for label in labels:
@@ -340,10 +340,12 @@ for r, regime in enumerate(dict.fromkeys(regimes.values())):
     shot = min(s for s, rr in regimes.items() if rr == regime)
     ax.set_xlabel("training episodes")
     ax.set_ylabel(f"validation accuracy, 5-way {shot}-shot (%)")
-    ax.set_title(f"{regime.label}: accuracy vs episodes, {len(seeds)} seeds")
-    ax.legend(fontsize=8)
-fig.tight_layout()
-savefig(fig, SLUG, "validation_curves")
+    ax.set_title(f"{regime.label}, {len(seeds)} seeds")
+    ax.legend()
+savefig(fig, SLUG, "validation_curves", caption=(
+    "Validation accuracy (%, 5-way episodes drawn from held-out training classes) against training episodes, "
+    "one panel per training regime, one line per arm and seed, colour = arm (legend). A run stops at a "
+    "validation plateau or at the episode cap."))
 plt.show()
 
 # %%
@@ -392,7 +394,11 @@ gaps.assign(cell=[f"{100 * g:+.2f} ± {100 * c:.2f}" for g, c in zip(gaps.gap, g
     index=["arm", "setting"], columns="seed", values="cell", aggfunc="first", sort=False)
 
 # %%
-fig, (ax_gap, ax_loss, ax_icnn) = plt.subplots(1, 3, figsize=(16, 4))
+fig = plt.figure(figsize=(8.8, 7.6), layout="constrained")
+grid = fig.add_gridspec(2, 2)
+ax_gap = fig.add_subplot(grid[0, :])
+ax_loss = fig.add_subplot(grid[1, 0])
+ax_icnn = fig.add_subplot(grid[1, 1])
 x_labels = []
 for i, (arm, shot) in enumerate([(a, k) for a in new_arms for k in SHOTS]):
     sub = gaps[(gaps.arm == arm) & (gaps.setting == f"5w{shot}s")]
@@ -404,9 +410,9 @@ for i, (arm, shot) in enumerate([(a, k) for a in new_arms for k in SHOTS]):
     x_labels.append(f"{arm}\n5w{shot}s")
 ax_gap.axhline(0, color="0.5", lw=0.8, ls=":")
 ax_gap.axhline(1, color="0.5", lw=0.8, ls="--")
-ax_gap.set_xticks(range(len(x_labels)), x_labels, fontsize=8)
+ax_gap.set_xticks(range(len(x_labels)), x_labels)
 ax_gap.set_ylabel("accuracy gap to CE (points)")
-ax_gap.set_title("dots: seeds ± 95% CI over episodes;\nsquare: mean ± 2 s.e. over seeds; dashed: 1 point")
+ax_gap.set_title("(a) test accuracy gap to CE")
 for a, arm in enumerate(P.arms):
     for k, s in enumerate(seeds):
         label = [lb for lb in labels if run_arm[lb] == arm][0]
@@ -415,19 +421,23 @@ for a, arm in enumerate(P.arms):
         ax_loss.plot(np.arange(len(ce_curve) - len(y) + 1, len(ce_curve) + 1), y, color=PALETTE[a], lw=0.8,
                      label=arm if k == 0 else None)
 ax_loss.set_xlabel("training episode")
-ax_loss.set_ylabel("ProtoNet CE term (10-episode average)")
-ax_loss.set_title(f"the CE term during training ({regime_1.label})")
-ax_loss.legend(fontsize=8)
+ax_loss.set_ylabel("ProtoNet CE term")
+ax_loss.set_title(f"(b) CE term, {regime_1.label}")
 s0 = seeds[0]
 for a, arm in enumerate(P.arms):
     ev = test_evals[(arm, s0, 5)]
     ax_icnn.scatter(ev["icnn"], 100 * ev["per_episode"], s=5, alpha=0.35, color=PALETTE[a], label=arm)
-ax_icnn.set_xlabel("ICNN score of the test episode (supports + queries)")
-ax_icnn.set_ylabel("episode accuracy, 5-way 5-shot (%)")
-ax_icnn.set_title(f"embedding quality vs accuracy (seed {s0})")
-ax_icnn.legend(fontsize=8, markerscale=3)
-fig.tight_layout()
-savefig(fig, SLUG, "fewshot_accuracy")
+ax_icnn.set_xlabel("ICNN score of the test episode")
+ax_icnn.set_ylabel("episode accuracy, 5w5s (%)")
+ax_icnn.set_title(f"(c) accuracy against ICNN, seed {s0}")
+fig.legend(*ax_loss.get_legend_handles_labels(), loc="outside upper center", ncol=len(P.arms))
+savefig(fig, SLUG, "fewshot_accuracy", caption=(
+    "Colour = arm (legend). (a) test accuracy minus CE's on the same episodes (percentage points), per arm "
+    "and setting (5-way, 1 or 5 shots): coloured dots are the seeds with 95 % confidence intervals over the "
+    "test episodes, the black square the mean over seeds ± 2 standard errors; dotted line 0, dashed line +1 "
+    f"point. (b) the ProtoNet cross-entropy term during training ({regime_1.label}), 10-episode moving "
+    "average, one line per seed. (c) accuracy of each 5-way 5-shot test episode against its ICNN score "
+    f"(computed on supports and queries), one dot per episode, seed {s0}."))
 plt.show()
 
 # %%
