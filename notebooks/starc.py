@@ -343,7 +343,7 @@ print("near-trivial R1 per seed (pairs): " + ", ".join(f"seed {s}: {n} of {P.n_e
 split.round(3)
 
 # %%
-fig, ax = plt.subplots(figsize=(8, 4.2))
+fig, ax = plt.subplots(figsize=(8.6, 4.4))
 jitter = np.random.default_rng(0)
 for i, canon in enumerate(CANON_ORDER):
     cols = [k for k in DIST_COLS if canon_of(k) == canon]
@@ -359,26 +359,35 @@ ax.scatter([], [], s=70, facecolors="none", edgecolors="red", label="EPIC-2-2 / 
 ax.set_xticks(range(len(CANON_ORDER)), [c.replace("Potential", "\nPotential") for c in CANON_ORDER])
 ax.set_xlabel("canonicalisation (one dot per norm x metric)")
 ax.set_ylabel("Pearson correlation with regret")
-ax.set_title(f"Fig. 1 analogue: {P.profile} profile, mean over {len(seeds)} seed(s), exact regret")
-ax.legend(bbox_to_anchor=(1.02, 1), loc="upper left", fontsize=8)
+ax.set_title(f"Fig. 1 analogue ({P.profile}, {len(seeds)} seed(s), exact regret)")
+ax.legend(bbox_to_anchor=(1.02, 1), loc="upper left")
 fig.tight_layout()
-savefig(fig, SLUG, "correlations_strip")
+savefig(fig, SLUG, "correlations_strip", caption=(
+    f"Pearson correlation between each reward distance and the exact normalised regret, mean over {len(seeds)} "
+    "seed(s), one dot per distance, grouped by canonicalisation (x axis; dots jittered sideways) and coloured by "
+    "it when the distance normalises the rewards, grey when it does not (norm 0); the red rings mark the "
+    "EPIC-2-2, DARD-2-2 and VAL-2-2 (STARC) distances."))
 plt.show()
 
 # %%
 SCATTER = [("None-0-2", "none: raw L2 distance"), ("EPIC-2-2", "EPIC-2-2"), ("DARD-2-2", "DARD-2-2"), ("VAL-2-2", "STARC: VAL-2-2")]
 d0 = data[seeds[0]]
-fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), sharey=True)
-for ax, (col, title) in zip(axes, SCATTER):
+fig, axes = plt.subplots(2, 2, figsize=(8.7, 7.6), sharey=True, layout="constrained")
+for ax, (col, title) in zip(axes.flat, SCATTER):
     sc = ax.scatter(d0[col], d0["regret"], c=d0["step"], s=4, alpha=0.5, cmap="viridis")
     ax.set_title(f"{title}\nPearson r = {corr.loc[col, seeds[0]]:.3f}")
-    ax.set_xlabel("distance d(R1, Ri) (unitless)" if col != "None-0-2" else "||R1 - Ri||_2 (reward units)")
+    ax.set_xlabel("distance d(R1, Ri) (unitless)" if col != "None-0-2" else "||R1 - Ri||_2 (reward units, log)")
     if col == "None-0-2":
         ax.set_xscale("log")
-axes[0].set_ylabel("normalised regret (fraction of the return range)")
-fig.colorbar(sc, ax=axes, label="interpolation step i (of 16)")
-fig.suptitle(f"distance vs exact regret, seed {seeds[0]}, {len(d0)} points", y=1.04)
-savefig(fig, SLUG, "distance_vs_regret")
+for ax in axes[:, 0]:
+    ax.set_ylabel("normalised regret")
+fig.colorbar(sc, ax=axes, label=f"interpolation step i (of {P.interp_steps})")
+fig.suptitle(f"distance vs exact regret, seed {seeds[0]}, {len(d0)} points")
+savefig(fig, SLUG, "distance_vs_regret", caption=(
+    f"Exact normalised regret (y; a fraction of the return range) against the distance between R1 and each "
+    f"interpolated reward Ri (x) for every point of seed {seeds[0]}, one panel per distance: raw L2 (top left, "
+    "log x axis), EPIC-2-2, DARD-2-2 and STARC's VAL-2-2, each titled with its Pearson r. Colour is the "
+    "interpolation step i."))
 plt.show()
 
 # %% [markdown]
@@ -410,8 +419,11 @@ if len(mc_rows):
     ax.set_xlabel("exact normalised regret")
     ax.set_ylabel("Monte-Carlo normalised regret (paper's estimator)")
     ax.set_title("regret estimators, first seed")
-    ax.legend(fontsize=8)
-    savefig(fig, SLUG, "exact_vs_monte_carlo_regret")
+    ax.legend()
+    savefig(fig, SLUG, "exact_vs_monte_carlo_regret", caption=(
+        f"Normalised regret of each point of the first {P.mc_envs} MDPs of the first seed: exact (x) against the "
+        "paper's Monte-Carlo estimate (y); orange points are pairs with a near-trivial R1, blue the others, and "
+        "the grey line is y = x."))
     plt.show()
 else:
     mc_table, mc_agreement, mc_agreement_ok = None, float("nan"), float("nan")
