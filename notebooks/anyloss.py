@@ -221,23 +221,27 @@ conv_gap = pd.DataFrame(
     {m: [abs(soft_metric(conv_p, conv_y, m, L=Lv, eps=0.0).item() - ref(conv_y.numpy(), conv_pred)) for Lv in L_grid]
      for m, ref in HARD.items()}, index=pd.Index(L_grid, name="L"))
 
-fig, (ax_a, ax_c) = plt.subplots(1, 2, figsize=(11, 3.8))
+fig, (ax_a, ax_c) = plt.subplots(1, 2, figsize=(8.6, 3.8))
 grid_p = torch.linspace(0, 1, 401, dtype=torch.float64)
-ax_a.plot(grid_p, grid_p, ":", color="grey", label="identity (no amplification)")
+ax_a.plot(grid_p, grid_p, ":", color="grey", label="identity")
 for k, Lv in enumerate((5.0, 30.0, 73.0)):
     ax_a.plot(grid_p, amplify(grid_p, Lv), color=PALETTE[k], label=f"A(p), L = {Lv:g}")
 ax_a.set_xlabel("network probability p")
 ax_a.set_ylabel("amplified A(p)")
 ax_a.set_title("the amplifying function")
-ax_a.legend(fontsize=8)
+ax_a.legend(loc="upper left")
 for k, m in enumerate(HARD):
     ax_c.loglog(L_grid, conv_gap[m].clip(lower=1e-16), "o-", color=PALETTE[k], label=m)
 ax_c.set_xlabel("L")
 ax_c.set_ylabel("|soft metric − sklearn metric|")
-ax_c.set_title("soft metrics → hard metrics as L grows")
-ax_c.legend(fontsize=8)
+ax_c.set_title("soft → hard metrics as L grows")
+ax_c.legend()
 fig.tight_layout()
-savefig(fig, SLUG, "amplifier")
+savefig(fig, SLUG, "amplifier", caption=(
+    "Left: the amplifying function A(p) against the network probability p for L = 5, 30 and 73, with the "
+    "identity (dotted grey) for reference. Right: absolute difference between each soft metric (computed "
+    "from the amplified probabilities) and scikit-learn's hard metric at threshold 0.5 on 400 synthetic "
+    "predictions, against L; both axes logarithmic, exact zeros drawn at 1e-16."))
 plt.show()
 conv_gap.round(5)
 
@@ -436,7 +440,8 @@ conv_summary = conv.groupby("arm", sort=False).agg(
 display(conv_summary)
 
 panels = [("mlp", "d1", "MLP, Data#1 (L = 73)"), ("slp", "d1", "SLP (Sec. 3.3), Data#1"), ("mlp", "bc", "MLP, breast cancer")]
-fig, axes = plt.subplots(1, len(panels) + 1, figsize=(18, 3.8))
+fig, axes = plt.subplots(2, 2, figsize=(8.6, 7.2), layout="constrained")
+axes = axes.ravel()
 for ax, (protocol, data_key, title) in zip(axes, panels):
     for k, arm in enumerate(P.arms):
         for s in sorted(set(runs.seed)):
@@ -448,9 +453,8 @@ for ax, (protocol, data_key, title) in zip(axes, panels):
             ax.plot(np.asarray(steps) / per, vals, color=PALETTE[k % len(PALETTE)], lw=0.8,
                     label=NAMES[arm] if s == min(runs.seed) else None)
     ax.set_xlabel("iteration" if protocol == "slp" else "epoch")
-    ax.set_ylabel("validation (F1 + BA) / 2")
     ax.set_title(title)
-axes[0].legend(fontsize=7)
+fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=4)
 ax = axes[-1]
 for k, (Lv, tag) in enumerate(sorted({**L_TAG, P.L: ""}.items())):
     for s in sorted(set(runs.seed)):
@@ -461,11 +465,15 @@ for k, (Lv, tag) in enumerate(sorted({**L_TAG, P.L: ""}.items())):
         ax.plot(np.asarray(steps) / (res.curve[0][0] / P.eval_every_epochs), vals, color=PALETTE[k % len(PALETTE)],
                 lw=0.8, label=f"L = {Lv:g}" if s == min(runs.seed) else None)
 ax.set_xlabel("epoch")
-ax.set_ylabel("validation (F1 + BA) / 2")
 ax.set_title("MLP, Data#1: AnyLoss-F1 at each L")
-ax.legend(fontsize=7)
-fig.tight_layout()
-savefig(fig, SLUG, "validation_curves")
+ax.legend(ncol=1 + (len(L_TAG) + 1) // 7)
+for k in (0, 2):
+    axes[k].set_ylabel("validation (F1 + BA) / 2")
+savefig(fig, SLUG, "validation_curves", caption=(
+    "Validation score (the mean of F1 and balanced accuracy on the validation split) during training, one "
+    "thin line per run and seed, coloured by loss: MLP on Data#1 (per epoch), the single-layer perceptron "
+    "of Sec. 3.3 on Data#1 (per iteration) and MLP on breast cancer (per epoch). Bottom right: AnyLoss-F1 "
+    "with the MLP on Data#1 at each amplifier constant L, coloured by L."))
 plt.show()
 n_conv = sum(converged.values())
 display(Markdown(f"{n_conv} of {len(converged)} arms converged on every seed"
@@ -487,8 +495,9 @@ for (protocol, data_key), part in main.groupby(["protocol", "data"], sort=False)
 results_table = pd.concat(tables, names=["protocol, data", "loss"])
 display(results_table)
 
-fig, axes = plt.subplots(1, len(tables), figsize=(15, 3.9))
-for ax, ((protocol, data_key), part) in zip(np.atleast_1d(axes), main.groupby(["protocol", "data"], sort=False)):
+fig, axes = plt.subplots((len(tables) + 2) // 2, 2, figsize=(8.6, 0.8 + 3.2 * ((len(tables) + 2) // 2)),
+                         layout="constrained", squeeze=False)
+for ax, ((protocol, data_key), part) in zip(axes.flat, main.groupby(["protocol", "data"], sort=False)):
     width = 0.8 / len(P.arms)
     for k, arm in enumerate(P.arms):
         d = part[part.loss == arm]
@@ -497,11 +506,19 @@ for ax, ((protocol, data_key), part) in zip(np.atleast_1d(axes), main.groupby(["
                label=NAMES[arm])
     ax.set_xticks(np.arange(len(METRICS)) + 0.4 - width / 2, METRICS)
     ax.set_ylim(0, 1)
-    ax.set_ylabel("test score (threshold 0.5)")
     ax.set_title(f"{protocol.upper()}, {DATA_NAMES[data_key]}: mean ± std")
-np.atleast_1d(axes)[0].legend(fontsize=7, loc="lower left")
-fig.tight_layout()
-savefig(fig, SLUG, "comparison")
+for row in axes:
+    row[0].set_ylabel("test score (threshold 0.5)")
+for ax in axes.flat[len(tables):]:
+    ax.axis("off")
+if len(tables) % 2:  # the spare panel holds the legend
+    axes.flat[-1].legend(*axes.flat[0].get_legend_handles_labels(), loc="center")
+else:
+    fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="outside lower center", ncol=4)
+savefig(fig, SLUG, "comparison", caption=(
+    "Test accuracy, F1, balanced accuracy (BA) and G-mean at threshold 0.5 of every loss, one panel per "
+    "protocol and data set (named in its title). Bars: mean over the seeds; error bars: one standard "
+    "deviation across seeds."))
 plt.show()
 collapsed = main[(main.data == "d1") & (main.TP + main.FP == 0)]
 display(Markdown(
@@ -528,7 +545,7 @@ f1_at_chosen = pd.Series({s: L_table.loc[chosen_L[s], s] for s in L_table.column
 print("test F1 of AnyLoss-F1 by L (columns: seeds):\n" + L_table.round(3).to_string())
 print("validation-chosen L per seed: " + ", ".join(f"seed {s}: L = {v:g}" for s, v in chosen_L.items()))
 
-fig, ax = plt.subplots(figsize=(6, 3.6))
+fig, ax = plt.subplots(figsize=(6, 4.0), layout="constrained")
 ax.errorbar(L_table.index, L_table.mean(axis=1), yerr=L_table.std(axis=1, ddof=1) if L_table.shape[1] > 1 else None,
             fmt="o-", capsize=3, color=PALETTE[0], label="AnyLoss-F1")
 for k, base in enumerate(("wbce", "bce")):
@@ -539,9 +556,11 @@ ax.set_xscale("log")
 ax.set_xlabel("L (log scale)")
 ax.set_ylabel("test F1 on Data#1")
 ax.set_title("F1 vs L (MLP, each run to a plateau), mean ± std")
-ax.legend(fontsize=8)
-fig.tight_layout()
-savefig(fig, SLUG, "f1_vs_l")
+fig.legend(loc="outside lower center", ncol=3)
+savefig(fig, SLUG, "f1_vs_l", caption=(
+    "Test F1 on Data#1 of AnyLoss-F1 with the MLP against the amplifier constant L (log scale), each run "
+    "trained to its validation plateau: mean over the seeds, error bars one standard deviation. Dashed "
+    "horizontal lines: the mean test F1 of class-weighted BCE and of plain BCE."))
 plt.show()
 
 # %% [markdown]
