@@ -354,8 +354,12 @@ fig, ax = plt.subplots(figsize=(7.5, 3.8))
 plot_validation_curves(ax, results, ARMS, seeds, COLORS, ylabel="validation NMI (training images)")
 ax.set_xlabel("iterations")
 ax.set_title(f"validation NMI after every epoch, every arm and seed ({P.epochs} epochs)")
+ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))  # outside: the curves fill the axes
 fig.tight_layout()
-savefig(fig, SLUG, "validation_curves")
+savefig(fig, SLUG, "validation_curves",
+        caption=f"Validation NMI on a held-out split of the training images (y) after every epoch, against "
+                f"the training iteration (x), one line per arm and seed ({len(seeds)} seeds), one colour per "
+                f"arm. Every run follows the same fixed schedule of {P.epochs} epochs.")
 plt.show()
 
 # %% [markdown]
@@ -373,7 +377,7 @@ table["kept epoch (mean)"] = runs.groupby("arm", sort=False)["best_epoch"].mean(
 table
 
 # %%
-fig, ax = plt.subplots(figsize=(7.5, 3.4))
+fig, ax = plt.subplots(figsize=(8, 3.4))
 for i, arm in enumerate(ARMS):
     r = runs[runs.arm == arm]
     for j, m in enumerate(METRICS):
@@ -382,19 +386,22 @@ for i, arm in enumerate(ARMS):
 ax.set_xticks([0, 1], ["NMI", "R@1"])
 ax.set_ylabel("test (%), one point per seed")
 ax.set_title("closed-set test split: clustering and retrieval")
-ax.legend(fontsize=8, ncol=3)
+ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
 fig.tight_layout()
-savefig(fig, SLUG, "test_metrics")
+savefig(fig, SLUG, "test_metrics",
+        caption=f"Test NMI (left group) and R@1 (right group) on the closed-set test split, in %, one point "
+                f"per seed ({len(seeds)} seeds) and one colour per arm; the arms are offset sideways within "
+                f"each group. Each run is evaluated with the weights of its best validation-NMI epoch.")
 plt.show()
 
 # %% [markdown]
 # ## K and validation NMI over the epochs (DSL, ADSL)
-# Left: the number of learners after each epoch, one line per seed (a step up is a split; the dashed
+# Left: the number of learners after each epoch, one line per seed (a step up is a split; the dotted
 # line marks the start of K = 1 fine-tuning, where the loss sees the whole embedding but the slices
 # stay). Right: the validation NMI of the same runs.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+fig, axes = plt.subplots(1, 2, figsize=(8.8, 4.0), layout="constrained")
 for arm, ls in ((DSL, "--"), (ADSL, "-")):
     for s in seeds:
         r = results[(arm, s)]
@@ -405,13 +412,16 @@ for arm, ls in ((DSL, "--"), (ADSL, "-")):
 for ax in axes:
     ax.axvline(P.finetune_epoch + 0.5, color="grey", ls=":", lw=1)
     ax.set_xlabel("epoch")
-    ax.legend(fontsize=8)
+fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=2)
 axes[0].set_ylabel("learners K")
 axes[1].set_ylabel("validation NMI")
-axes[0].set_title("K per epoch (seeds offset slightly)")
+axes[0].set_title("K per epoch (seeds offset)")
 axes[1].set_title("validation NMI per epoch")
-fig.tight_layout()
-savefig(fig, SLUG, "k_and_nmi_over_epochs")
+savefig(fig, SLUG, "k_and_nmi_over_epochs",
+        caption=f"DSL (dashed) and ADSL (solid) runs, one line per seed ({len(seeds)} seeds). Left: the number "
+                f"of learners K after each epoch (a step up is a split; seeds are offset vertically by 0.03 so "
+                f"they do not hide each other). Right: validation NMI after each epoch. The dotted grey line "
+                f"marks the start of K = 1 fine-tuning.")
 plt.show()
 
 # %% [markdown]
@@ -430,17 +440,21 @@ if CI:
     with torch.no_grad():
         maps = F.interpolate(adsl_model.attention_map(xt[pick]), size=xt.shape[-2:], mode="bilinear",
                              align_corners=False)
-    fig, axes = plt.subplots(2, len(pick), figsize=(1.4 * len(pick), 3.0))
+    fig, axes = plt.subplots(2, len(pick), figsize=(8.8, 2.7))
     for j in range(len(pick)):
         axes[0, j].imshow(xt[pick[j], 0], cmap="gray")
         axes[1, j].imshow(xt[pick[j], 0], cmap="gray")
         axes[1, j].imshow(maps[j, 0], cmap="magma", alpha=0.6, vmin=0, vmax=1)
         for ax in axes[:, j]:
             ax.axis("off")
-    axes[0, 0].set_title("glyph", fontsize=8, loc="left")
-    axes[1, 0].set_title("attention A", fontsize=8, loc="left")
+    axes[0, 0].set_title("glyph", loc="left")
+    axes[1, 0].set_title("attention A", loc="left")
     fig.tight_layout()
-    savefig(fig, SLUG, "attention_maps")
+    savefig(fig, SLUG, "attention_maps",
+            caption=f"Top row: {len(pick)} test glyphs, the first test image of each of the first {len(pick)} "
+                    f"classes. Bottom row: the same glyphs with the attention map of the first seed's ADSL "
+                    f"model overlaid (magma colour map, 0 to 1, upsampled bilinearly from the feature map; "
+                    f"bright means high attention).")
     plt.show()
     display(runs[runs.arm == ADSL][["seed", "stroke_contrast", "centre_blob_contrast"]].round(3))
 
