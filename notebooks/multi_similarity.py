@@ -176,7 +176,7 @@ print(f"MS loss without mining = {MultiSimilarityLoss(mining=False)(toy_x, toy_y
 # %% [markdown]
 # ## Part A: the pair weights, exactly (no training)
 # One anchor with three positives and four negatives. We sweep the similarity of one positive pair
-# (top row) and of one negative pair (bottom row) while the anchor's other pairs sit in an **easy**
+# (left column) and of one negative pair (right column) while the anchor's other pairs sit in an **easy**
 # context (other positives at 0.7, other negatives at 0.3) or a **hard** one (positives at 0.4,
 # negatives at 0.6). Losses in the MS paper's cosine forms: contrastive ($-S$ on positives,
 # $[S-\lambda]_+$ on negatives, λ = 0.5), triplet on cosine with margin 0.1 over all triplets,
@@ -206,24 +206,28 @@ curves = {
     for kind, pair in (("positive", (0, 1)), ("negative", (0, 4)))
 }
 
-fig, axes = plt.subplots(2, 4, figsize=(13, 5.4), sharex=True)
-for col, loss_name in enumerate(gpw_losses):
-    for row, kind in enumerate(("positive", "negative")):
+fig, axes = plt.subplots(4, 2, figsize=(8, 9.6), sharex=True)
+for row, loss_name in enumerate(gpw_losses):
+    for col, kind in enumerate(("positive", "negative")):
         ax = axes[row, col]
         scale = max(float(curves[(loss_name, c, kind)].max()) for c in contexts)
         for (ctx_name, style) in (("easy context", "-"), ("hard context", "--")):
             w = curves[(loss_name, ctx_name, kind)] / scale
-            ax.plot(grid.numpy(), w.numpy(), style, label=ctx_name, color=PALETTE[row])
+            ax.plot(grid.numpy(), w.numpy(), style, label=ctx_name, color=PALETTE[col])
         ax.set_title(f"{loss_name}: {kind} pair")
         ax.set_ylim(-0.05, 1.1)
         if col == 0:
             ax.set_ylabel("pair weight |dL/dS|\n(÷ max over both contexts)")
-        if row == 1:
+        if row == len(gpw_losses) - 1:
             ax.set_xlabel("cosine similarity S of the pair")
 axes[0, 0].legend(loc="lower left")
-fig.suptitle("General pair weighting: how much each loss pushes on one pair as its similarity varies")
+fig.suptitle("General pair weighting: how hard each loss pushes on one pair")
 fig.tight_layout()
-savefig(fig, SLUG, "gpw_weights")
+savefig(fig, SLUG, "gpw_weights", caption=(
+    "The weight a loss puts on one pair, |dL/dS| divided by its maximum over both contexts, against that pair's "
+    "cosine similarity S, for one positive pair (left column) and one negative pair (right column) of a single "
+    "anchor; one row per loss. Solid: the anchor's other pairs are easy (positives at 0.7, negatives at 0.3); "
+    "dashed: they are hard (positives at 0.4, negatives at 0.6)."))
 plt.show()
 
 # %% [markdown]
@@ -285,14 +289,16 @@ criteria.registered_table()
 S = retrieval_setup(P, dataset="cub200")
 print(S.description)
 if S.glyphs is not None:
-    fig, axes = plt.subplots(2, 12, figsize=(12, 2.3))
+    fig, axes = plt.subplots(2, 12, figsize=(9, 2.1))
     for k, ax in enumerate(axes.flat):
         idx = (k % 12) * 32 + (k // 12) * 7
         ax.imshow(S.glyphs.train.images[idx, 0], cmap="gray_r")
-        ax.set_title(S.glyphs.train.classes[int(S.glyphs.train.labels[idx])], fontsize=9)
+        ax.set_title(S.glyphs.train.classes[int(S.glyphs.train.labels[idx])], fontsize=10)
         ax.axis("off")
-    fig.suptitle("training glyphs (two renders of each of 12 classes)")
-    savefig(fig, SLUG, "glyph_samples")
+    fig.suptitle("training glyphs (two renders of each of 12 classes)", y=1.04)
+    savefig(fig, SLUG, "glyph_samples", caption=(
+        "Training glyph images for 12 of the classes, titled by their character: two different renders of each "
+        "class, one per row."))
     plt.show()
 
 # %%
@@ -359,28 +365,30 @@ table["iterations"] = summary["mean"]["iterations"].round(0).astype(int)
 table
 
 # %% [markdown]
-# **Reading the figure.** Left: recall on unseen classes per arm. Middle: every run's validation
+# **Reading the figure.** Top left: recall on unseen classes per arm. Top right: every run's validation
 # MAP@R on the held-out training classes (one thin line per seed), which is what decided when it
-# stopped. Right: what MS mining keeps during training, as the fraction of each batch's positive and
+# stopped. Bottom: what MS mining keeps during training, as the fraction of each batch's positive and
 # negative pairs inside the mining window, for the MS arm (solid) and, measured on the same kind of
 # batch but not applied, for the arm trained without mining (dashed).
 
 # %%
 arm_names = list(dict.fromkeys(all_runs["arm"]))
 colors = {arm: PALETTE[k % len(PALETTE)] for k, arm in enumerate(arm_names)}
-fig, (ax_bar, ax_val, ax_mine) = plt.subplots(1, 3, figsize=(15, 3.9))
+fig, axd = plt.subplot_mosaic([["bar", "val"], ["mine", "mine"]], figsize=(8.7, 7.6), layout="constrained")
+ax_bar, ax_val, ax_mine = axd["bar"], axd["val"], axd["mine"]
 ks = [1, 2, 4, 8]
 width = 0.8 / len(arm_names)
 for a, arm in enumerate(arm_names):
     mean = [100 * summary.loc[arm, ("mean", f"R@{k}")] for k in ks]
     std = [100 * summary.loc[arm, ("std", f"R@{k}")] for k in ks]
     ax_bar.bar(np.arange(len(ks)) + a * width, mean, width, yerr=std, capsize=2, label=arm, color=colors[arm])
-plot_validation_curves(ax_val, train_results, arm_names, seeds, colors)
+plot_validation_curves(ax_val, train_results, arm_names, seeds, colors, ylabel="validation MAP@R")
+ax_val.get_legend().remove()  # one legend for both top panels, above them
 ax_bar.set_xticks(np.arange(len(ks)) + 0.4 - width / 2, [f"R@{k}" for k in ks])
 ax_bar.set_ylim(max(0, 100 * float(summary["mean"]["R@1"].min()) - 15), 100)
 ax_bar.set_ylabel("recall on unseen classes (%)")
-ax_bar.set_title(f"test retrieval, mean ± std over {len(seeds)} seed(s)")
-ax_bar.legend(fontsize=8)
+ax_bar.set_title(f"test retrieval, mean ± std, {len(seeds)} seed(s)")
+fig.legend(*ax_bar.get_legend_handles_labels(), loc="outside upper center", ncol=min(len(arm_names), 5))
 for arm, style in (("ms", "-"), ("ms_no_mining", "--")):
     if arm not in probes:
         continue
@@ -391,11 +399,16 @@ for arm, style in (("ms", "-"), ("ms_no_mining", "--")):
                      label=f"{kind.split()[0]}, {'kept by mining (ms)' if arm == 'ms' else 'would keep (ms_no_mining)'}")
 ax_mine.set_ylim(-0.02, 1.02)
 ax_mine.set_xlabel("iteration")
-ax_mine.set_ylabel("fraction of the batch's pairs in the mining window")
+ax_mine.set_ylabel("fraction of pairs\nin the mining window")
 ax_mine.set_title("what MS mining keeps (mean over seeds)")
-ax_mine.legend(fontsize=7)
-fig.tight_layout()
-savefig(fig, SLUG, "retrieval")
+ax_mine.legend(loc="upper right")
+savefig(fig, SLUG, "retrieval", caption=(
+    f"Top left: recall at 1, 2, 4 and 8 (%) on the unseen test classes, one colour per arm (legend above); bars are "
+    f"the mean over {len(seeds)} seed(s), error bars ± one standard deviation, and the axis need not start at zero. "
+    "Top right: validation MAP@R on held-out training classes against iteration, one line per seed. Bottom: "
+    "fraction of each batch's positive (blue) and negative (orange) pairs inside the MS mining window against "
+    "iteration (mean over seeds, 10-step moving average), kept by the MS arm (solid) and measured but not "
+    "applied in the arm trained without mining (dashed)."))
 plt.show()
 
 if "ms" in probes:
