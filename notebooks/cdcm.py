@@ -139,6 +139,7 @@ if P.profile == "paper":
 
 # %%
 import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
 import numpy as np
 import pandas as pd
 import torch
@@ -389,8 +390,13 @@ converged = arm_convergence(runs.rename(columns={"arm": "arm_name", "regime_arm"
 conv_table
 
 # %%
-fig, axes = plt.subplots(1, len(P.regimes), figsize=(6.5 * len(P.regimes), 4.0), squeeze=False)
-for ax, regime in zip(axes[0], P.regimes):
+n_cols = min(2, len(P.regimes))
+n_rows = (len(P.regimes) + 1) // 2
+fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.3 * n_cols, 0.7 + 3.3 * n_rows), squeeze=False,
+                         layout="constrained")
+for ax in axes.flat[len(P.regimes):]:
+    ax.axis("off")
+for ax, regime in zip(axes.flat, P.regimes):
     lowest = 1.0
     for a, name in enumerate(ARMS):
         first = True
@@ -402,14 +408,17 @@ for ax, regime in zip(axes[0], P.regimes):
                 first = False
     ax.set_ylim(max(0.5, lowest - 0.01), 1.002)
     ax.set_xlabel("training iteration")
-    ax.set_ylabel("validation AUROC (normal vs seen types)")
-    ax.set_title(f"validation curves, {regime} (every run)")
-    leg = ax.legend(fontsize=8, loc="lower right")
-    for line in leg.get_lines():
-        line.set_alpha(1.0)
-        line.set_linewidth(2.0)
-fig.tight_layout()
-savefig(fig, SLUG, "validation")
+    ax.set_title(f"{regime}: every run")
+for row in axes:
+    row[0].set_ylabel("validation AUROC")
+leg = fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=len(ARMS))
+for line in leg.get_lines():
+    line.set_alpha(1.0)
+    line.set_linewidth(2.0)
+savefig(fig, SLUG, "validation", caption=(
+    "Validation AUROC (normal digits against the seen anomaly types, validation split) against the training "
+    "iteration, one panel per regime: every run (normal digit and seed) is a thin line, coloured by arm. The "
+    "vertical axis starts just below the lowest value reached after the first quarter of training."))
 plt.show()
 
 # %% [markdown]
@@ -440,7 +449,7 @@ criteria.table(scale=100.0, digits=2)
 
 # %%
 ax_regimes = list(P.regimes)
-fig, axes = plt.subplots(2, 2, figsize=(13, 9.5))
+fig, axes = plt.subplots(2, 2, figsize=(8.6, 8.4), layout="constrained")
 ax = axes[0, 0]  # AUROC per arm: per-seed values (dots) and their mean (bar)
 width = 0.8 / len(ARMS)
 xticks = [(r, m) for r in ax_regimes for m in ("auroc_all", "auroc_unseen") if runs[m].notna().any()]
@@ -449,13 +458,11 @@ for a, name in enumerate(ARMS):
         vals = per_seed[per_seed.arm == f"{r}/{name}"][m]
         ax.bar(i + a * width, 100 * vals.mean(), width, color=PALETTE[a], alpha=0.5, label=name if i == 0 else None)
         ax.plot(np.full(len(vals), i + a * width), 100 * vals, "o", ms=3, color=PALETTE[a], mec="k", mew=0.4)
-ax.set_xticks(np.arange(len(xticks)) + 0.4 - width / 2,
-              [f"{r}\n{m.replace('auroc_', '')} anomalies" for r, m in xticks], fontsize=8)
+ax.set_xticks(np.arange(len(xticks)) + 0.4 - width / 2, [f"{r}\n{m.replace('auroc_', '')}" for r, m in xticks])
 lowest = 100 * min(per_seed[m].min() for _, m in xticks)
 ax.set_ylim(max(0, lowest - 3), 100)
 ax.set_ylabel("AUROC (%)")
-ax.set_title(f"AUROC per seed (dots; mean over normal digits) and mean (bars)")
-ax.legend(fontsize=8, ncol=len(ARMS), loc="lower left")
+ax.set_title("test AUROC: seeds (dots), mean (bars)")
 
 ax = axes[0, 1]  # distances of the cDCM test samples, pooled over the runs of the main regime
 if "cdcm" in ARMS:
@@ -463,15 +470,15 @@ if "cdcm" in ARMS:
     d_all = np.concatenate([s for s, _ in pooled])
     g_all = np.concatenate([g for _, g in pooled])
     bins = np.geomspace(max(d_all.min(), 1e-2), d_all.max() * 1.01, 50)
-    for g, label in ((0, "normal"), (1, "seen anomaly types"), (2, "unseen anomaly types")):
+    for g, label in ((0, "normal"), (1, "seen anomalies"), (2, "unseen anomalies")):
         if (g_all == g).any():
             ax.hist(d_all[g_all == g], bins=bins, alpha=0.6, density=True, label=label, color=PALETTE[g])
-    ax.axvline(P.margin, color="k", ls="--", lw=1, label=f"m = {P.margin:g} (rule d > m)")
+    ax.axvline(P.margin, color="k", ls="--", lw=1, label=f"m = {P.margin:g}")
     ax.set_xscale("log")
-    ax.set_xlabel("distance to the centre d = ||z − c|| (embedding units, log scale)")
+    ax.set_xlabel("distance to the centre d = ||z − c||")
     ax.set_ylabel("density")
-    ax.set_title(f"cDCM test distances ({MAIN}, all runs pooled)")
-    ax.legend(fontsize=8)
+    ax.set_title(f"cDCM test distances ({MAIN}, pooled)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
 
 fpr_grid = np.linspace(0, 1, 401)
 for ax, regime in zip([axes[1, 0], axes[1, 1]], ax_regimes + [None] * (2 - len(ax_regimes))):
@@ -484,22 +491,31 @@ for ax, regime in zip([axes[1, 0], axes[1, 1]], ax_regimes + [None] * (2 - len(a
             if key[0] == regime and key[1] == name:
                 fpr, tpr, _ = roc_curve(g > 0, s)  # the best recall at FPR <= x (tpr is non-decreasing)
                 tprs.append(tpr[np.searchsorted(fpr, fpr_grid, side="right") - 1])
-        ax.plot(100 * np.r_[0.0, fpr_grid], 100 * np.r_[0.0, np.mean(tprs, axis=0)], color=PALETTE[a], lw=1.5,
-                label=f"{name}")
+        ax.plot(100 * np.r_[0.0, fpr_grid], 100 * np.r_[0.0, np.mean(tprs, axis=0)], color=PALETTE[a], lw=1.5)
         sub = runs[(runs.regime == regime) & (runs.arm == name)]
         x, y = 100 * sub["fpr"].mean(), 100 * sub["recall"].mean()
         ax.plot(x, y, "o" if name != "cdcm" else "*", ms=13 if name == "cdcm" else 8, mec="k", color=PALETTE[a],
-                zorder=5, clip_on=False, ls="none", label=f"{name} at its rule, {ARMS[name].rule}")
-    ax.axhline(100 * PAPER_RECALL, color="k", ls=":", lw=1, label="paper's recall at d > m (PPMR)")
+                zorder=5, clip_on=False, ls="none")
+    ax.axhline(100 * PAPER_RECALL, color="k", ls=":", lw=1)
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlim(-0.2, 100)
     ax.set_ylim(0, 102)
-    ax.set_xlabel("false-positive rate on normals (%, linear below 1 %, log above)")
+    ax.set_xlabel("FPR on normals (%)")
     ax.set_ylabel("recall of anomalies (%)")
-    ax.set_title(f"mean ROC and each arm's own operating point ({regime})")
-    ax.legend(fontsize=6.5, loc="lower right", ncol=2)
-fig.tight_layout()
-savefig(fig, SLUG, "detection")
+    ax.set_title(f"mean ROC, own rules ({regime})")
+fig.legend([Line2D([], [], color=PALETTE[a], lw=2) for a in range(len(ARMS))]
+           + [Line2D([], [], marker="o", ls="none", ms=8, color="0.6", mec="k"),
+              Line2D([], [], color="k", ls=":", lw=1)],
+           list(ARMS) + ["own rule (star: cDCM)", "paper's PPMR recall"], loc="outside lower center", ncol=4)
+savefig(fig, SLUG, "detection", caption=(
+    f"Top left: test AUROC (%) of each arm (colour) per regime, on all test anomalies and on the unseen "
+    f"anomaly types only; dots are seeds (each the mean over the normal digits), bars their mean. Top right: "
+    f"density of cDCM's test distances to the centre (log scale) in the {MAIN} regime, all runs pooled, with "
+    f"the margin m (dashed) that the rule d > m thresholds. Bottom, one panel per regime: mean ROC curve of "
+    f"each arm (recall of anomalies against false-positive rate on normals, the x axis linear below 1 % and "
+    f"logarithmic above), markers at each arm's own rule (mean over the runs; "
+    + "; ".join(f"{n}: {ARMS[n].rule}" for n in ARMS)
+    + "), dotted line at the paper's PPMR recall."))
 plt.show()
 
 # %% [markdown]
