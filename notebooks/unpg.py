@@ -385,11 +385,15 @@ conv_summary.round(3)
 
 # %%
 COLORS = {arm: PALETTE[i] for i, arm in enumerate(ARMS)}
-fig, ax = plt.subplots(figsize=(7, 3.6))
+fig, ax = plt.subplots(figsize=(7.5, 4.6), layout="constrained")
 plot_validation_curves(ax, results, ARMS, seeds, COLORS)
+ax.get_legend().remove()  # below the axes instead, where it hides no curve
+fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=2)
 ax.set_title(f"validation MAP@R, every arm and seed (stop at a plateau, cap {P.iterations})")
-fig.tight_layout()
-savefig(fig, SLUG, "validation_curves")
+savefig(fig, SLUG, "validation_curves",
+        caption=f"Validation MAP@R on held-out training identities (y) against training iteration (x), one "
+                f"line per arm and seed ({len(seeds)} seeds), one colour per arm. Each run stops at its own "
+                f"plateau or at the cap of {P.iterations} iterations.")
 plt.show()
 
 # %% [markdown]
@@ -404,7 +408,7 @@ plt.show()
 
 # %%
 NEG_KEYS = ["all test negatives", "sample-to-weight (CLPG)", "in-batch S_n (MLPG)", "filtered S'_n"]
-fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), sharey=True)
+fig, axes = plt.subplots(1, 2, figsize=(8.8, 4.4), sharey=True, layout="constrained")
 bins = np.linspace(-1, 1, 101)
 for ax, arm in zip(axes, (A, U)):
     dist = negative_distributions(results[(arm, seeds[0])].model)
@@ -412,12 +416,18 @@ for ax, arm in zip(axes, (A, U)):
         ax.hist(dist[key], bins=bins, density=True, histtype="step", lw=1.4, color=PALETTE[i], label=key)
         ax.axvline(p999(dist[key]), color=PALETTE[i], ls="--", lw=1)
     ax.set_yscale("log")
-    ax.set_xlabel("cosine similarity of a negative pair")
-    ax.set_title(f"{arm} (seed {seeds[0]}); dashed: 99.9th percentiles")
+    ax.set_xticks(np.linspace(-1, 1, 5))
+    ax.set_xlabel("cosine of a negative pair")
+    ax.set_title(f"{arm} (seed {seeds[0]})")
 axes[0].set_ylabel("density (log)")
-axes[0].legend(fontsize=8, loc="upper left")
-fig.tight_layout()
-savefig(fig, SLUG, "negative_distributions")
+fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=2)
+savefig(fig, SLUG, "negative_distributions",
+        caption=f"Histograms (density, log scale; 100 bins over [-1, 1]) of the cosine similarity of "
+                f"negative pairs for the first seed's {A} model (left) and {U} model (right): all negative "
+                f"pairs of the unseen test identities, the sample-to-weight negatives over the training "
+                f"images, the in-batch negatives S_n of one fixed training batch, and the part S'_n of them "
+                f"that the filter keeps. Each dashed vertical line is the 99.9th percentile of the sample of "
+                f"the same colour.")
 plt.show()
 
 # %% [markdown]
@@ -451,9 +461,12 @@ for i, arm in enumerate(ARMS):
 ax.set_xticks([0, 1], ["TAR@FAR=1e-3", "TAR@FAR=1e-2"])
 ax.set_ylabel("TAR (%), one point per seed")
 ax.set_title("verification over all pairs of the unseen identities")
-ax.legend(fontsize=8)
+ax.legend()
 fig.tight_layout()
-savefig(fig, SLUG, "tar_at_far")
+savefig(fig, SLUG, "tar_at_far",
+        caption=f"True accept rate (%) at a false accept rate of 1e-3 (left group) and 1e-2 (right group), "
+                f"over all pairs of the unseen test identities, one point per seed ({len(seeds)} seeds) and "
+                f"one colour per arm; the arms are offset sideways within each group.")
 plt.show()
 
 # %% [markdown]
