@@ -239,7 +239,7 @@ regimes = {
                              F.normalize(b_raw - b_raw.mean(1, keepdim=True), dim=1)),
 }
 exact = {}
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.9))
+fig, axes = plt.subplots(1, 3, figsize=(8.6, 3.6), layout="constrained")
 for ax, (name, (a, b)) in zip(axes, regimes.items()):
     d_snr = snr_distance(a, b)
     sq = ((a - b) ** 2).sum(1)
@@ -253,13 +253,17 @@ for ax, (name, (a, b)) in zip(axes, regimes.items()):
     ax.scatter((2 - 2 * cos).numpy(), d_snr.numpy(), s=3, alpha=0.4, color=PALETTE[0], label="pairs")
     lim = float(max((2 - 2 * cos).max(), d_snr.max()))
     ax.plot([0, lim], [0, lim], "--", color=PALETTE[1], label="d_S = 2 - 2cos")
-    ax.set_xlabel("2 - 2 cos(a, b)  (= ||a-b||² for unit vectors)")
-    ax.set_title(name)
+    ax.set_xlabel("2 - 2 cos(a, b)")
+    ax.set_title(name.replace(" (", "\n("))
 axes[0].set_ylabel("SNR distance d_S(a, b)")
-axes[0].legend()
+fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=2, markerscale=3)
 fig.suptitle("SNR distance vs 2 - 2cos: exact on zero-mean unit vectors")
-fig.tight_layout()
-savefig(fig, SLUG, "snr_vs_euclid_exact")
+savefig(fig, SLUG, "snr_vs_euclid_exact", caption=(
+    "SNR distance d_S(a, b) (vertical axis) against 2 - 2 cos(a, b) (horizontal axis; equal to the squared "
+    "Euclidean distance for unit vectors) for 2,000 random pairs of 64-d vectors, one panel per regime: raw "
+    "vectors with mean 0.3 and varying norms, unit-norm but not centred, and zero-mean unit-norm. Each dot is "
+    "one pair; the dashed line is d_S = 2 - 2cos, on which every pair must lie in the zero-mean unit-norm "
+    "regime."))
 plt.show()
 pd.DataFrame(exact).T.map(lambda v: f"{v:.1e}")
 
@@ -494,7 +498,7 @@ runs = pd.concat(run_tables, ignore_index=True)
 # %%
 conv = convergence_table(train_results, P.plateau_tol)
 converged = arm_convergence(conv)
-fig, ax = plt.subplots(figsize=(7.5, 4))
+fig, ax = plt.subplots(figsize=(8, 3.6 + 0.22 * ((len(ARMS) + 1) // 2)), layout="constrained")
 for k, arm in enumerate(ARMS):
     curves = [train_results[(arm, s)].curve for s in seeds]
     for c in curves:
@@ -503,11 +507,13 @@ for k, arm in enumerate(ARMS):
     ax.plot([p[0] for p in curves[0][:n]], np.mean([[p[1] for p in c[:n]] for c in curves], axis=0),
             color=PALETTE[k], lw=2.2, label=f"{arm} (margin {chosen[ARMS[arm]][0]:g})")
 ax.set_xlabel("iteration")
-ax.set_ylabel("validation MAP@R (held-out training classes)")
+ax.set_ylabel("validation MAP@R")
 ax.set_title(f"validation curves, {len(seeds)} seeds per arm")
-ax.legend(fontsize=8)
-fig.tight_layout()
-savefig(fig, SLUG, "validation_curves")
+fig.legend(loc="outside lower center", ncol=2)
+savefig(fig, SLUG, "validation_curves", caption=(
+    "Validation MAP@R on the held-out training classes (each arm retrieving with its own training distance) "
+    "against the training iteration. Thin lines: one per seed; thick line: the mean over the seeds while all "
+    "are still running. Colours are the arms; the legend gives each arm's margin, chosen by the sweep."))
 plt.show()
 conv.round(4)
 
@@ -549,37 +555,46 @@ def separation(emb, lab, dist_name, per_class=8):
 
 
 per_loss = len(ARMS) // len(P.losses)
-fig, axes = plt.subplots(len(P.losses), per_loss, figsize=(4.2 * per_loss, 3.3 * len(P.losses)), squeeze=False)
+fig, axes = plt.subplots(len(P.losses), per_loss, figsize=(8.6, 0.6 + 2.9 * len(P.losses)), squeeze=False,
+                         layout="constrained")
 for ax, arm in zip(axes.flat, ARMS):
     emb, lab = embed(train_results[(arm, seeds[0])].model, S.test_set, device=P.device, num_workers=P.num_workers)
     intra, inter, auc = separation(emb, lab, ARMS[arm][1])
     bins = np.linspace(0, max(np.quantile(inter, 0.995), np.quantile(intra, 0.995)), 60)
     ax.hist(inter, bins=bins, density=True, alpha=0.6, color=PALETTE[1], label="inter-class pairs")
     ax.hist(intra, bins=bins, density=True, alpha=0.6, color=PALETTE[0], label="intra-class pairs")
-    ax.set_title(f"{arm}: AUC {auc:.3f}")
-    ax.set_xlabel("distance ÷ median inter-class distance")
-axes[0, 0].set_ylabel("density")
-axes[0, 0].legend(fontsize=8)
+    ax.set_title(f"{arm}\nAUC {auc:.3f}")
+    ax.set_xlabel("distance ÷ median inter")
+for row in axes:
+    row[0].set_ylabel("density")
+fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=2)
 fig.suptitle(f"test-set distances under each model's training distance (seed {seeds[0]})")
-fig.tight_layout()
-savefig(fig, SLUG, "distance_distributions")
+savefig(fig, SLUG, "distance_distributions", caption=(
+    f"Histograms (density) of test-pair distances for the first seed's model of each arm, under that arm's "
+    f"training distance and divided by the median inter-class distance: intra-class pairs in blue, "
+    f"inter-class pairs in orange, the first 8 test images of each unseen class. Each panel's title gives "
+    f"the ROC AUC of separating the two kinds of pair by distance (1 = perfect separation)."))
 plt.show()
 
 # %%
-fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(ARMS), 3.9))
+fig, ax = plt.subplots(figsize=(7, 1.4 + 0.5 * len(ARMS)))
 arm_list = list(ARMS)
 r1 = runs.groupby("arm", sort=False)["R@1"]
-ax.bar(np.arange(len(arm_list)), 100 * r1.mean().loc[arm_list], yerr=100 * r1.std().loc[arm_list].fillna(0),
-       capsize=3, color=[PALETTE[ALL_DISTANCES.index(ARMS[a][1])] for a in arm_list])
+ax.barh(np.arange(len(arm_list)), 100 * r1.mean().loc[arm_list], xerr=100 * r1.std().loc[arm_list].fillna(0),
+        capsize=3, color=[PALETTE[ALL_DISTANCES.index(ARMS[a][1])] for a in arm_list])
 for k, arm in enumerate(arm_list):
-    ax.scatter(np.full(len(seeds), k), 100 * runs[runs.arm == arm]["R@1"], color="k", s=8, zorder=3)
-ax.set_xticks(np.arange(len(arm_list)),
-              [f"{ARMS[a][0]}\n{ARMS[a][1].replace('squared_euclidean', 'sq. eucl.')}" for a in arm_list], fontsize=8)
-ax.set_ylim(max(0, 100 * float(runs["R@1"].min()) - 10), 100)
-ax.set_ylabel("R@1 on unseen classes (%)")
+    ax.scatter(100 * runs[runs.arm == arm]["R@1"], np.full(len(seeds), k), color="k", s=8, zorder=3)
+ax.set_yticks(np.arange(len(arm_list)),
+              [f"{ARMS[a][0]}, {ARMS[a][1].replace('squared_euclidean', 'sq. eucl.')}" for a in arm_list])
+ax.invert_yaxis()
+ax.set_xlim(max(0, 100 * float(runs["R@1"].min()) - 10), 100)
+ax.set_xlabel("R@1 on unseen classes (%)")
 ax.set_title(f"retrieval with the training distance, {len(seeds)} seeds (dots)")
 fig.tight_layout()
-savefig(fig, SLUG, "retrieval")
+savefig(fig, SLUG, "retrieval", caption=(
+    "Test R@1 (%) on the unseen classes for each arm (loss, training distance), retrieving with the arm's "
+    "own training distance. Bars: mean over the seeds, error bars: one standard deviation across seeds, "
+    "black dots: the individual seeds; bar colour marks the distance."))
 plt.show()
 
 # %% [markdown]
