@@ -378,7 +378,7 @@ assert all(pair_seeds[(a, s)] == s for (a, s) in pair_seeds), "the EC pair sampl
 
 # %% [markdown]
 # ## Convergence
-# Left: every run's validation MAP@R on the held-out training classes (thin: seeds; a run ends where
+# The figure: every run's validation MAP@R on the held-out training classes (thin: seeds; a run ends where
 # it stopped). The table says, per run, how many iterations it ran, why it stopped, its best
 # validation value and how much the last quarter of its curve still gained; an arm counts as
 # converged when every seed's gain is at most `plateau_tol`.
@@ -389,7 +389,7 @@ converged = arm_convergence(conv)
 conv.round(4)
 
 # %%
-fig, ax = plt.subplots(figsize=(6.5, 3.8))
+fig, ax = plt.subplots(figsize=(7, 4.6), layout="constrained")
 for a, arm in enumerate(ARMS):
     for k, s in enumerate(seeds):
         curve = np.array(train_results[(arm, s)].curve)
@@ -397,9 +397,11 @@ for a, arm in enumerate(ARMS):
 ax.set_xlabel("iteration")
 ax.set_ylabel("validation MAP@R (held-out training classes)")
 ax.set_title(f"validation curves, {len(seeds)} seeds per arm")
-ax.legend(fontsize=8)
-fig.tight_layout()
-savefig(fig, SLUG, "validation")
+fig.legend(loc="outside lower center", ncol=2)
+savefig(fig, SLUG, "validation",
+        caption=f"Validation MAP@R on the held-out training classes (y) against training iteration (x), one "
+                f"line per arm and seed ({len(seeds)} seeds), one colour per arm; a line ends where its run "
+                f"stopped.")
 plt.show()
 display(Markdown(
     "Converged (last-quarter gain ≤ " + f"{P.plateau_tol:g}" + " MAP@R on every seed): "
@@ -426,8 +428,8 @@ table
 # The right panel is the seen-unseen gap, the quantity EC should shrink.
 
 # %%
-paired = [("R@1", "unseen R@1 (%)"), ("nmi", "unseen NMI (%)"), ("gap", "seen − unseen R@1 gap (points)")]
-fig, axes = plt.subplots(1, len(paired), figsize=(5 * len(paired), 3.8))
+paired = [("R@1", "unseen R@1 (%)"), ("nmi", "unseen NMI (%)"), ("gap", "seen − unseen R@1 (points)")]
+fig, axes = plt.subplots(1, len(paired), figsize=(8.8, 4.0))
 arm_list = list(ARMS)
 for ax, (metric, label) in zip(axes, paired):
     for s in seeds:
@@ -440,11 +442,17 @@ for ax, (metric, label) in zip(axes, paired):
         ax.errorbar(a + 0.12, v.mean(), yerr=2 * se, fmt="s", color="black", ms=4, capsize=3, zorder=3)
     if metric == "gap":
         ax.axhline(0, color="0.5", lw=0.8, ls=":")
-    ax.set_xticks(range(len(arm_list)), arm_list, fontsize=8, rotation=15)
+    ax.set_xticks(range(len(arm_list)), arm_list, rotation=30, ha="right", rotation_mode="anchor")
+    ax.set_xlim(-0.4, len(arm_list) - 0.6)
     ax.set_ylabel(label)
-axes[0].set_title(f"paired seeds ({len(seeds)}), mean ± 2 s.e.")
+fig.suptitle(f"paired seeds ({len(seeds)}), mean ± 2 s.e.")
 fig.tight_layout()
-savefig(fig, SLUG, "paired")
+savefig(fig, SLUG, "paired",
+        caption=f"Per arm (x): unseen-class R@1 (left) and unseen-class NMI (middle), in %, and the gap between "
+                f"seen-class and matched unseen-class R@1 on the held-out fonts (right, in points). Coloured "
+                f"points are single seeds ({len(seeds)}), one colour per arm, and grey lines join the same seed "
+                f"across arms; the black square beside each arm is the mean over the seeds, its bar ± twice "
+                f"the standard error. The dotted line in the right panel marks a zero gap.")
 plt.show()
 
 
@@ -479,7 +487,7 @@ def smooth(values, k=10):
     return np.convolve(values, np.ones(k) / k, mode="valid") if len(values) >= k else values
 
 
-fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
+fig, axes = plt.subplots(1, 3, figsize=(8.8, 4.0), layout="constrained")
 for a, arm in enumerate(ARMS):
     for k, s in enumerate(seeds):
         st = stats[(arm, s)]
@@ -488,16 +496,19 @@ for a, arm in enumerate(ARMS):
             ax.plot(np.arange(len(st) - len(y) + 1, len(st) + 1), y, color=PALETTE[a], lw=0.8,
                     label=arm if k == 0 else None)
 axes[0].set_ylabel("log E")
-axes[0].set_title("energy of the sampled pairs")
+axes[0].set_title("energy of sampled pairs")
 axes[1].set_ylabel("metric loss")
 axes[1].set_title("base metric loss")
-axes[2].set_ylabel("||W||_F of the embedding layer")
-axes[2].set_title("size of the shared FC weights")
+axes[2].set_ylabel("||W||_F (embedding layer)")
+axes[2].set_title("shared FC weights")
 for ax in axes:
     ax.set_xlabel("iteration")
-axes[2].legend(fontsize=8)
-fig.tight_layout()
-savefig(fig, SLUG, "training")
+fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=min(3, len(ARMS)))
+savefig(fig, SLUG, "training",
+        caption=f"Training diagnostics against iteration (x), 10-iteration moving averages, one line per arm "
+                f"and seed ({len(seeds)} seeds), one colour per arm: log E, the log energy of the sampled "
+                f"pairs (left); the base metric loss (middle); and the Frobenius norm of the weights W of the "
+                f"shared embedding layer (right).")
 plt.show()
 
 # %%
