@@ -257,16 +257,18 @@ corners = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3) / 2]])  # weights o
 xy = W.numpy() @ corners
 palette = plt.get_cmap("tab20")
 label_colour = {lab: palette(k % 20) for k, lab in enumerate(loki_labels)}  # 19 labels, 20 colours
-fig, axes = plt.subplots(1, 3, figsize=(14, 4.6))
+fig, axes = plt.subplot_mosaic("AB;CC", figsize=(8.6, 9.0), layout="constrained")
+axes = [axes["A"], axes["B"], axes["C"]]
 for ax, pred, title in ((axes[0], fig1_argmax, f"argmax: {len(argmax_labels)} labels"),
                         (axes[1], fig1_loki, f"Loki (Fréchet mean): {len(loki_labels)} labels")):
     ax.scatter(xy[:, 0], xy[:, 1], c=[label_colour[int(p)] for p in pred], s=6, marker="h", linewidths=0)
     for lab in torch.unique(pred).tolist():
         centre = xy[(pred == lab).numpy()].mean(0)
-        ax.text(*centre, str(lab), ha="center", va="center", fontsize=7,
-                bbox=dict(boxstyle="round,pad=0.1", fc="white", alpha=0.7, lw=0))
-    for k, (lab, offset) in enumerate(zip(fig1_obs.tolist(), ([0.0, -0.07], [0.0, -0.07], [0.17, -0.02]))):
-        ax.text(*(corners[k] + offset), f"P({lab}) = 1", fontsize=8, ha="center")
+        ax.text(*centre, str(lab), ha="center", va="center",
+                bbox=dict(boxstyle="round,pad=0.03", fc="white", alpha=0.7, lw=0))
+    for k, (lab, offset, align) in enumerate(zip(fig1_obs.tolist(), ([-0.03, -0.08], [0.03, -0.08], [0.17, -0.02]),
+                                                 ("left", "right", "center"))):
+        ax.text(*(corners[k] + offset), f"P({lab}) = 1", ha=align)
     ax.set_title(title)
     ax.set_aspect("equal")
     ax.axis("off")
@@ -275,15 +277,18 @@ grid_img.flat[loki_labels] = 1.0
 grid_img.flat[fig1_obs.tolist()] = 2.0
 axes[2].imshow(grid_img, cmap=ListedColormap(["#eeeeee", PALETTE[0], PALETTE[1]]), vmin=0, vmax=2)
 for lab in range(100):
-    axes[2].text(lab % 10, lab // 10, str(lab), ha="center", va="center", fontsize=6,
+    axes[2].text(lab % 10, lab // 10, str(lab), ha="center", va="center",
                  color="white" if grid_img.flat[lab] > 0 else "black")
 axes[2].set_title("the 10 × 10 label grid: observed (orange),\nreached by Loki (blue), never predicted (grey)")
 axes[2].set_xlabel("grid column j")
 axes[2].set_ylabel("grid row i")
-fig.suptitle("Figure 1 setting: 3 observed labels in a 100-label grid; each point of the simplex is one "
-             "probability vector, coloured by the predicted label")
-fig.tight_layout()
-savefig(fig, SLUG, "figure1_simplex")
+fig.suptitle("Figure 1 setting: 3 observed labels in a 100-label grid")
+savefig(fig, SLUG, "figure1_simplex", caption=(
+    "Top: the probability simplex over the three observed labels (corners: all probability on one label); "
+    "each point is one probability vector, coloured by the label predicted from it, with the label's number "
+    "at the centre of its region: argmax (left) and Loki's Fréchet mean under the grid metric (right). "
+    "Bottom: the 10 × 10 label grid (row i, column j holds label 10i + j): the observed labels in orange, "
+    "the other labels Loki predicts somewhere on the simplex in blue, labels never predicted in grey."))
 plt.show()
 
 # %%
@@ -374,21 +379,24 @@ print(f"label metric ({metric_name}): distances between classes " +
 # %%
 if P.profile == "ci":
     order = sorted(range(N), key=lambda c: (int(group[c]), c))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
+    fig, axes = plt.subplots(1, 2, figsize=(8.6, 4.3), layout="constrained")
     perm_show = torch.randperm(N, generator=torch.Generator().manual_seed(P.seed + 7))
-    for ax, mat, title in ((axes[0], D, f"label metric: {metric_name}"),
-                           (axes[1], D[perm_show][:, perm_show], "a permuted tree (the control)")):
+    for ax, mat, title in ((axes[0], D, f"label metric:\n{metric_name}"),
+                           (axes[1], D[perm_show][:, perm_show], "a permuted tree\n(the control)")):
         im = ax.imshow(mat[order][:, order].numpy(), cmap="viridis")
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("class (ordered by script, case, alphabet)")
-        ax.set_ylabel("class")
+        ax.set_xlabel("class (by script, case, alphabet)")
         ax.grid(False)
+    axes[0].set_ylabel("class")
     edges = np.cumsum([int((group == k).sum()) for k in range(len(group_names))])[:-1] - 0.5
     for e in edges:
         axes[0].axhline(e, color="white", lw=0.5)
         axes[0].axvline(e, color="white", lw=0.5)
     fig.colorbar(im, ax=axes, label="d(a, b)", shrink=0.8)
-    savefig(fig, SLUG, "label_metric")
+    savefig(fig, SLUG, "label_metric", caption=(
+        f"The label metric as an N × N distance matrix d(a, b) (colour), classes ordered by script, case "
+        f"and alphabet. Left: {metric_name}, white lines between the script/case groups. Right: the same "
+        f"matrix with rows and columns permuted together at random, the control."))
     plt.show()
 
 # %% [markdown]
@@ -496,13 +504,14 @@ table
 
 # %%
 ks = mean.index.to_numpy()
-fig, (ax_e, ax_g, ax_a) = plt.subplots(1, 3, figsize=(14.5, 4))
+fig, axes = plt.subplot_mosaic("EA;GG", figsize=(8.6, 7.6), layout="constrained")
+ax_e, ax_g, ax_a = axes["E"], axes["G"], axes["A"]
 for col, colour, label in (("E[d2] argmax", PALETTE[0], "argmax"), ("E[d2] Loki", PALETTE[1], "Loki")):
     ax_e.errorbar(ks, mean[col], yerr=std[col], color=colour, marker="o", capsize=3, label=label)
 ax_e.set_xscale("log")
 ax_e.set_xlabel("observed classes K (log scale)")
 ax_e.set_ylabel("E[d²(y, ŷ)] over all N classes")
-ax_e.set_title(f"expected squared distance ({metric_name})", fontsize=9)
+ax_e.set_title("expected squared distance")
 ax_e.legend()
 gain_lines = [("rel. gain", PALETTE[1], "true tree"), ("rel. gain (permuted tree)", PALETTE[2], "control: permuted tree")]
 if "rel. gain (tree without links)" in mean.columns:
@@ -515,23 +524,27 @@ ax_g.set_xscale("log")
 ax_g.set_xlabel("observed classes K (log scale)")
 ax_g.set_ylabel("relative E[d²] gain of Loki over argmax (%)")
 ax_g.set_title(f"gain, mean ± sd over {P.n_draws} draws")
-ax_g.legend(fontsize=8)
+ax_g.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
 for col, colour, label in (("top-1 argmax", PALETTE[0], "argmax"), ("top-1 Loki", PALETTE[1], "Loki")):
     ax_a.errorbar(ks, 100 * mean[col], yerr=100 * std[col], color=colour, marker="o", capsize=3, label=label)
 ax_a.set_xscale("log")
 ax_a.set_xlabel("observed classes K (log scale)")
-ax_a.set_ylabel("top-1 accuracy over all N classes (%)")
+ax_a.set_ylabel("top-1 accuracy, all N classes (%)")
 ax_a.set_title("the accuracy side")
-ax_a.legend(fontsize=8)
-fig.tight_layout()
-savefig(fig, SLUG, "learned_model")
+ax_a.legend()
+savefig(fig, SLUG, "learned_model", caption=(
+    f"Against the number K of observed classes (log scale), mean ± standard deviation over {P.n_draws} draws "
+    f"of the observed classes, on the test images of all N = {N} classes. Top left: expected squared label "
+    f"distance E[d²(y, ŷ)] under {metric_name} for argmax and Loki. Top right: top-1 accuracy of both. "
+    f"Bottom: Loki's relative E[d²] gain over argmax under the true metric and the controls; the grey band "
+    f"is the minimum effect of the criteria."))
 plt.show()
 
 # %% [markdown]
-# **Reading the figure.** Left: E[d²] of both rules on the test images of all N classes (lower is better).
-# Middle: Loki's relative gain under the true tree and under permuted trees; the grey band is the
+# **Reading the figure.** Top left: E[d²] of both rules on the test images of all N classes (lower is better).
+# Bottom: Loki's relative gain under the true tree and under permuted trees; the grey band is the
 # minimum effect of the criteria. A gain that the permuted tree keeps is hedging towards labels that are
-# central in the metric, not geometry shared between the images and the labels. Right: top-1 accuracy
+# central in the metric, not geometry shared between the images and the labels. Top right: top-1 accuracy
 # over all N classes (argmax can only be right on observed classes).
 #
 # ### Criteria
@@ -631,17 +644,22 @@ if P.profile == "ci":
     K_show = 20 if 20 in examples else P.k_values[len(P.k_values) // 2]
     obs_show, arg_show, loki_show = examples[K_show]
     changed = (arg_show != loki_show).nonzero().flatten()[:12]
-    fig, axes = plt.subplots(1, max(len(changed), 1), figsize=(1.25 * max(len(changed), 1), 2.1), squeeze=False)
-    for ax, i in zip(axes[0], changed.tolist()):
+    n_cols = min(6, max(len(changed), 1))
+    n_rows = (max(len(changed), 1) + n_cols - 1) // n_cols
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.4 * n_cols, 0.5 + 2.3 * n_rows), squeeze=False)
+    for ax, i in zip(axes.flat, changed.tolist()):
         ax.imshow(x_test[i, 0].numpy(), cmap="gray_r")
         mark = "" if bool(torch.isin(loki_show[i], obs_show)) else "‡"
         ax.set_title(f"true {classes[int(y_test[i])]}\nargmax {classes[int(arg_show[i])]}\n"
-                     f"Loki {classes[int(loki_show[i])]}{mark}", fontsize=8)
-    for ax in axes[0]:
+                     f"Loki {classes[int(loki_show[i])]}{mark}")
+    for ax in axes.flat:
         ax.axis("off")
-    fig.suptitle(f"K = {K_show} observed classes: " + " ".join(classes[k] for k in obs_show.tolist()), fontsize=9)
+    fig.suptitle(f"K = {K_show} observed classes: " + " ".join(classes[k] for k in obs_show.tolist()), fontsize=10)
     fig.tight_layout()
-    savefig(fig, SLUG, "changed_predictions")
+    savefig(fig, SLUG, "changed_predictions", caption=(
+        f"Test images of one draw with K = {K_show} observed classes (listed in the title) on which Loki's "
+        f"prediction differs from argmax, up to 12: each image's true class, the argmax prediction over the "
+        f"observed classes and Loki's prediction (‡: not an observed class)."))
     plt.show()
 
 # %% [markdown]
