@@ -161,7 +161,7 @@ from mlcompanion.gallery import paper_row, write_result
 from mlcompanion.losses import ContrastiveLoss, TripletMarginLoss
 from mlcompanion.losses.regularizers import ZeroMeanRegularizedLoss, zero_mean_penalty
 from mlcompanion.metrics.retrieval import nmi, retrieval_metrics
-from mlcompanion.plotting import PALETTE, savefig, use_style
+from mlcompanion.plotting import PALETTE, arm_colors, savefig, use_style
 from mlcompanion.repro import make_deterministic
 from mlcompanion.setups import retrieval_setup
 from mlcompanion.train import TrainConfig, embed
@@ -499,13 +499,14 @@ runs = pd.concat(run_tables, ignore_index=True)
 conv = convergence_table(train_results, P.plateau_tol)
 converged = arm_convergence(conv)
 fig, ax = plt.subplots(figsize=(8, 3.6 + 0.22 * ((len(ARMS) + 1) // 2)), layout="constrained")
+arm_color = arm_colors(len(ARMS))  # the paper profile has 12 arms, more than PALETTE's 8
 for k, arm in enumerate(ARMS):
     curves = [train_results[(arm, s)].curve for s in seeds]
     for c in curves:
-        ax.plot([p[0] for p in c], [p[1] for p in c], color=PALETTE[k], lw=0.7, alpha=0.5)
+        ax.plot([p[0] for p in c], [p[1] for p in c], color=arm_color[k], lw=0.7, alpha=0.5)
     n = min(len(c) for c in curves)
     ax.plot([p[0] for p in curves[0][:n]], np.mean([[p[1] for p in c[:n]] for c in curves], axis=0),
-            color=PALETTE[k], lw=2.2, label=f"{arm} (margin {chosen[ARMS[arm]][0]:g})")
+            color=arm_color[k], lw=2.2, label=f"{arm} (margin {chosen[ARMS[arm]][0]:g})")
 ax.set_xlabel("iteration")
 ax.set_ylabel("validation MAP@R")
 ax.set_title(f"validation curves, {len(seeds)} seeds per arm")

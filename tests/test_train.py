@@ -376,3 +376,16 @@ def test_plateau_reference_window_keeps_training_through_an_early_dip():
     assert window.stopped == "plateau" and window.iterations > 24
     with pytest.raises(ValueError, match="plateau_reference"):
         TrainConfig(plateau_reference="best")
+
+
+def test_arm_colors_are_distinct_up_to_twenty():
+    from mlcompanion.plotting import PALETTE, arm_colors
+
+    assert arm_colors(3) == PALETTE[:3]
+    for n in (9, 12, 20):
+        colours = arm_colors(n)
+        assert len(colours) == n and len(set(colours)) == n
+    with pytest.raises(ValueError, match="too many"):
+        arm_colors(21)
+    with pytest.raises(ValueError, match="int"):
+        arm_colors(2.0)

@@ -20,8 +20,9 @@ notebook, shows the figure with the caption under it.
 in a figure ``w`` inches wide (tight bounding box) shows at ``s / 72 * min(figure.dpi, PAGE_WIDTH_PX / w)``
 px. ``legible_text_px(fig)`` is that for the figure's smallest visible text; ``savefig`` records it in the
 PNG (``Companion-Min-Text-Px``) and warns below ``MIN_TEXT_PX`` (11 px), which in practice means: no
-text under 10 pt, and a figure no wider than 9 in (wider only with proportionally larger text). The
-test suite holds every committed figure to it.
+text under 10 pt, and a figure drawn at most about 8.8 in wide (the tight bounding box adds 0.1 in of
+padding on each side; wider only with proportionally larger text). The test suite holds every
+committed figure to it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 from matplotlib.text import Text
 
-__all__ = ["use_style", "savefig", "figures_root", "figure_dir", "run_dir", "PALETTE", "legible_text_px",
+__all__ = ["use_style", "savefig", "figures_root", "figure_dir", "run_dir", "PALETTE", "arm_colors", "legible_text_px",
            "figure_caption", "PAGE_WIDTH_PX", "MIN_TEXT_PX", "INLINE_DPI"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -72,6 +73,20 @@ _STYLE = {
     "text.usetex": False,
     "svg.hashsalt": "companion",
 }
+
+
+def arm_colors(n: int) -> list:
+    """``n`` distinct colours, one per arm: ``PALETTE``'s first ``n`` (colour-blind safe) when it has
+    enough, else matplotlib's ``tab20`` (up to 20; a paper-profile sweep can have more arms than the
+    ci one). More than 20 is an error: no legend tells that many colours apart."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"n must be an int >= 0, got {n!r}")
+    if n <= len(PALETTE):
+        return PALETTE[:n]
+    if n > 20:
+        raise ValueError(f"arm_colors: {n} arms are too many to tell apart by colour (at most 20); split the figure")
+    tab20 = plt.get_cmap("tab20")
+    return [matplotlib.colors.to_hex(tab20(i)) for i in range(n)]
 
 
 def use_style() -> None:
