@@ -389,7 +389,7 @@ print(f"draw 0, I(eps) at eps = {P.headline_eps} x chance MSE = {EPS[H]:.4f}")
 dim_table.round(3)
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+fig, axes = plt.subplots(2, 1, figsize=(8.8, 7.6), layout="constrained")
 ax = axes[0]
 for g, group in enumerate(GROUPS):
     sub = exact[(exact.group == group) & (exact.setting == "registered")]
@@ -405,29 +405,34 @@ ax.set_yscale("log")
 ax.set_xlabel("input dimension d")
 ax.set_ylabel(f"I(ε = {P.headline_eps} × chance MSE) in nats (+1e-3)")
 ax.set_title("registered space (median σ): exact law vs the fit")
-ax.legend(fontsize=8)
+ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
 ax = axes[1]
 sub = exact[exact.group == DIM_GROUP]
 for k, setting in enumerate(SETTINGS):
     m = sub[sub.setting == setting].groupby("dim")["I exact (nats)"]
-    ax.plot(m.mean().index, m.mean() + 1e-3, "o-", color=PALETTE[k], label=f"{setting} (mean over draws)")
+    ax.plot(m.mean().index, m.mean() + 1e-3, "o-", color=PALETTE[k], label=setting)
     ax.fill_between(m.min().index, m.min() + 1e-3, m.max() + 1e-3, color=PALETTE[k], alpha=0.2)
 ax.set_xscale("log", base=2)
 ax.set_yscale("log")
 ax.set_xlabel("input dimension d")
 ax.set_ylabel("exact I(ε) in nats (+1e-3)")
-ax.set_title(f"{DIM_GROUP}: the trend in three kernel spaces (band: min-max over draws)")
-ax.legend(fontsize=8)
-fig.tight_layout()
-savefig(fig, SLUG, "dimension")
+ax.set_title(f"{DIM_GROUP}: three kernel spaces (mean; band: min-max over draws)")
+ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+savefig(fig, SLUG, "dimension",
+        caption=f"Required inductive bias I(ε) in nats at the headline ε = {P.headline_eps} × chance MSE (y, log "
+                f"scale, +1e-3 so that zero shows) against the input dimension d (x, log scale). Top: the "
+                f"registered kernel space (median σ), one colour per task family; thin solid lines are the exact "
+                f"law on each of the {len(SEEDS)} task draws, dashed lines with squares the official fitted ncx2 "
+                f"estimator on draw 0. Bottom: the {DIM_GROUP} family in the three kernel spaces, the line the "
+                f"mean over the draws and the band their minimum to maximum.")
 plt.show()
 
 # %% [markdown]
-# Reading the figures: on the left, every thin line is one draw of the dimension family under the exact law,
+# Reading the figures: in the top panel, every thin line is one draw of the dimension family under the exact law,
 # the dashed line the official fitted estimator on draw 0. A task the kernel already solves has I near 0.
 # With a fixed training set, as d grows the test points move away from the training points, the GP posterior
 # approaches the prior and the error law stops depending on d: I can only rise until the posterior *is* the
-# prior. On the right, the same family in the three kernel spaces of the criteria. Column "error floor" of
+# prior. In the bottom panel, the same family in the three kernel spaces of the criteria. Column "error floor" of
 # the table: error in directions of (numerically) zero posterior variance, a constant no GP hypothesis can go
 # below (the loc-0 ncx2 family cannot represent such a floor).
 
@@ -461,7 +466,7 @@ I_exact_grid = -generalized_chi2_log_cdf(grid, ct["scales"], ct["means"])
 I_emp_grid = empirical_inductive_bias(grid, e_ct)
 q = (np.arange(1, len(e_ct) + 1) - 0.5) / len(e_ct)
 
-fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+fig, axes = plt.subplots(2, 1, figsize=(8.8, 7.6), layout="constrained")
 ax = axes[0]
 ax.plot(grid, I_exact_grid, "-", color=PALETTE[2], label="exact (generalised χ², saddlepoint)")
 ax.plot(grid, I_fit_grid, "--", color=PALETTE[0], label=f"ncx2 fit, official (KS {fit_ct.ks:.3f})")
@@ -475,7 +480,7 @@ ax.set_yscale("log")
 ax.set_xlabel("target test MSE ε")
 ax.set_ylabel("I(ε) = −log P(e ≤ ε) in nats")
 ax.set_title(f"{P.compare_task}: fitted vs empirical vs exact tail")
-ax.legend(fontsize=8)
+ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
 ax = axes[1]
 ax.plot(fit_ct.dist().ppf(q), np.sort(e_ct), ".", ms=2, color=PALETTE[0])
 lims = [np.sort(e_ct)[0], np.sort(e_ct)[-1]]
@@ -483,8 +488,13 @@ ax.plot(lims, lims, "k-", lw=0.8)
 ax.set_xlabel("fitted ncx2 quantile")
 ax.set_ylabel("sampled test MSE quantile")
 ax.set_title("QQ plot of the sampled errors against the fit")
-fig.tight_layout()
-savefig(fig, SLUG, "fit_sensitivity")
+savefig(fig, SLUG, "fit_sensitivity",
+        caption=f"Task {P.compare_task}, draw 0. Top: I(ε) = −log P(e ≤ ε) in nats (log scale) against the "
+                f"target test MSE ε, for the exact generalised χ² law (saddlepoint), the official and the "
+                f"refined ncx2 fits (their KS distances in the legend) and the empirical −log of the fraction "
+                f"of the M = {len(e_ct)} sampled hypotheses below ε; the grey vertical line is the headline ε and the dotted "
+                f"horizontal line log M, the largest I the sample can show. Bottom: quantiles of the sampled "
+                f"test MSE against those of the official fit; the black line is y = x.")
 plt.show()
 ks_noise = 1.36 / math.sqrt(len(e_ct))  # the 5% critical KS distance for len(e_ct) samples
 display(Markdown(
@@ -621,7 +631,7 @@ print(f"{P.compare_task}, draw 0; headline eps = {P.headline_eps} x chance MSE =
 space_table.round(3)
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+fig, axes = plt.subplots(2, 1, figsize=(8.8, 7.6), layout="constrained")
 ax = axes[0]
 ax.hist(e_ct, bins=40, density=True, alpha=0.55, color=PALETTE[0], label="GP-RBF (median σ), sampled")
 for k, (name, e) in enumerate(sampled.items()):
@@ -630,7 +640,7 @@ ax.axvline(EPS[H], color="grey", lw=0.8, label="headline ε")
 ax.set_xlabel("test MSE of a sampled hypothesis")
 ax.set_ylabel("density")
 ax.set_title(f"{P.compare_task}: test-error distributions (draw 0)")
-ax.legend(fontsize=8)
+ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
 ax = axes[1]
 lo = min(EPS[H], min(float(e.min()) for e in sampled.values())) * 0.95
 hi = max(float(np.quantile(e, 0.99)) for e in list(sampled.values()) + [e_ct])
@@ -640,20 +650,26 @@ ax.plot(xs, kernel_exact(xs, 0, "sigma = 1") + 1e-3, ":", color=PALETTE[0], labe
 for k, (name, e) in enumerate(sampled.items()):
     counted = np.searchsorted(np.sort(e), xs, side="right")
     I_e = np.where(counted >= max(1, int(P.support_quantile * len(e))), empirical_inductive_bias(xs, e), np.nan)
-    ax.plot(xs, I_e + 1e-3, "-", color=PALETTE[k + 1], lw=2, label=f"{name}, counted (supported part)")
+    ax.plot(xs, I_e + 1e-3, "-", color=PALETTE[k + 1], lw=2, label=f"{name}, counted")
     ax.plot([supported_comparison(e, 0)[0]], [supported_comparison(e, 0)[1]], "o", color=PALETTE[k + 1])
 ax.axvline(EPS[H], color="grey", lw=0.8)
 ax.set_yscale("log")
 ax.set_xlabel("target test MSE ε")
 ax.set_ylabel("I(ε) in nats (+1e-3)")
 ax.set_title("required inductive bias where each number is supported")
-ax.legend(fontsize=8)
-fig.tight_layout()
-savefig(fig, SLUG, "hypothesis_spaces")
+ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+savefig(fig, SLUG, "hypothesis_spaces",
+        caption=f"Task {P.compare_task}, draw 0. Top: histograms (density) of the test MSE of the sampled "
+                f"hypotheses of each space: the GP-RBF kernel space (median σ), random ReLU features and "
+                f"trained MLPs; the grey line is the headline ε. Bottom: required inductive bias I(ε) in nats "
+                f"(log scale, +1e-3) against the target test MSE ε: exact for the GP-RBF kernel with median σ "
+                f"(solid) and σ = 1 (dotted); for a sampled space, −log of the fraction of its hypotheses below "
+                f"ε, drawn only where that fraction is at least {P.support_quantile:g}, with a dot where it is "
+                f"compared with the kernel.")
 plt.show()
 
 # %% [markdown]
-# Reading the figure: on the right, the kernel curves are exact at every ε; a sampled space's curve is drawn
+# Reading the figure: in the bottom panel, the kernel curves are exact at every ε; a sampled space's curve is drawn
 # only where at least a fraction `support_quantile` of its hypotheses lie below ε, and its dot marks the ε at
 # which it is compared with the kernel. Where a sampled space has no hypothesis below the headline ε, any I it
 # is given there comes from the fitted family, not from the sample, and is not compared.
