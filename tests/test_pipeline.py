@@ -199,9 +199,17 @@ def test_gallery(tmp_path, monkeypatch):
                         explanation="A wins on 2 of 3 seeds.", ours={"A R@1": 0.81234}, paper={"A R@1": 0.657},
                         profile="ci")
     assert json.loads(path.read_text())["ours"]["A R@1"] == 0.812
-    (tmp_path / "toy" / "fig.png").write_bytes(b"png")
+    import matplotlib.pyplot as plt
+
+    from mlcompanion.plotting import savefig
+
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([0, 1], [1, 0])
+    savefig(fig, "toy", "fig", caption="A falling line | with a pipe.")
+    plt.close(fig)
     text = build_gallery(tmp_path).read_text()
     assert "## Toy paper (`toy`)" in text and "| A R@1 | 0.657 | 0.812 |" in text and "toy/fig.png" in text
+    assert "**fig.** A falling line | with a pipe." in text  # the caption under its image
     with pytest.raises(ValueError, match="verdict"):
         write_result("toy", title="t", claim="c", verdict="yes", explanation="e", ours={}, paper={}, profile="ci")
     with pytest.raises(ValueError, match="finite"):

@@ -151,6 +151,12 @@ def test_figures_get_the_page_width_plotting_designs_for(built, browser):
                                        ".map(i => [i.naturalWidth, i.getBoundingClientRect().width])")
         captions = browser.execute_script("return Array.from(document.querySelectorAll('.jp-OutputArea-output'))"
                                           ".filter(o => o.textContent.trim().startsWith('Figure.')).length")
+        browser.execute_script("var i = document.querySelectorAll('.jp-OutputArea-output img')[1];"
+                               "i && i.scrollIntoView({block: 'start'}); window.scrollBy(0, -60);")
+        time.sleep(0.6)  # the header's title swap on scroll is animated
+        shots = REPO / "build" / "site" / "screenshots"
+        shots.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(shots / "figure_at_1280px.png"))
     finally:
         browser.set_window_size(1400, 1000)
     assert len(sizes) >= 3 and captions >= len(sizes)

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from .papers import GROUP_ORDER, PLANNED, load_papers
+from .plotting import figure_caption
 from .verdict import VERDICTS
 
 __all__ = ["load_papers", "paper_records", "ledger_rows", "build_site", "SITE_DIR", "MATHJAX_DIR"]
@@ -203,10 +204,10 @@ def _benchmarks_page(root: Path) -> str:
         for r in results:
             lines.append("| " + " | ".join(str(r.get(k, "")).replace("|", "\\|") for k in keys) + " |")
         lines.append("")
+    png = root / "figures" / "benchmarks" / "losses.png"
+    caption = html.escape(figure_caption(png) or "") if png.exists() else ""
     lines += ["<figure markdown>", "![Forward + backward time of each loss, ours against pytorch-metric-learning]"
-              "(losses.png)", "<figcaption>Forward + backward time per call of each loss (ours and "
-              "pytorch-metric-learning's) against the batch size × embedding dimension.</figcaption>",
-              "</figure>", ""]
+              "(losses.png)", f"<figcaption>{caption}</figcaption>", "</figure>", ""]
     return "\n".join(lines)
 
 
