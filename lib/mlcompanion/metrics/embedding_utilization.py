@@ -53,4 +53,4 @@ def utilization(
     """u(Q) = mean over queries of the (squared) Euclidean distance to the nearest training embedding
     (metrix, Sec. 4). ``normalize`` L2-normalises both sets first (the paper's embeddings are unit
     vectors, so u lies in [0, 4]); ``squared=False`` uses the plain distance."""
-    return float(nearest_train_distances(query_emb, train_emb, normalize, squared, block_size).mean())
+    return float(nearest_train_distances(query_emb, train_emb, normalize, squared, block_size).mean().detach())
