@@ -37,6 +37,8 @@ import matplotlib
 import matplotlib.pyplot as plt
 from matplotlib.text import Text
 
+from .validation import check_int
+
 __all__ = ["use_style", "savefig", "figures_root", "figure_dir", "run_dir", "PALETTE", "arm_colors", "legible_text_px",
            "figure_caption", "PAGE_WIDTH_PX", "MIN_TEXT_PX", "INLINE_DPI"]
 
@@ -79,8 +81,7 @@ def arm_colors(n: int) -> list:
     """``n`` distinct colours, one per arm: ``PALETTE``'s first ``n`` (colour-blind safe) when it has
     enough, else matplotlib's ``tab20`` (up to 20; a paper-profile sweep can have more arms than the
     ci one). More than 20 is an error: no legend tells that many colours apart."""
-    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        raise ValueError(f"n must be an int >= 0, got {n!r}")
+    n = check_int(n, "n", 0)
     if n <= len(PALETTE):
         return PALETTE[:n]
     if n > 20:

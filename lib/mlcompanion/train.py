@@ -20,7 +20,7 @@ from tqdm import tqdm
 from .data.samplers import ClassBalancedBatchSampler, ShuffledBatchSampler
 from .metrics.retrieval import retrieval_metrics
 from .repro import torch_generator
-from .validation import check_positive
+from .validation import check_choice, check_int, check_positive
 from .verdict import convergence_check
 
 __all__ = ["TrainConfig", "TrainResult", "train_embedding", "train_classifier", "embed", "evaluate_retrieval", "lr_factor", "param_groups",
@@ -97,17 +97,14 @@ class TrainConfig:
             raise ValueError("keep_best=True needs validation (eval_every > 0 and a validate callable)")
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise ValueError(f"optimizer must be 'adam', 'adamw' or 'sgd', got {self.optimizer!r}")
-        if self.plateau_reference not in ("history", "window"):
-            raise ValueError(f"plateau_reference must be 'history' or 'window', got {self.plateau_reference!r}")
-        if self.lr_schedule not in ("step", "cosine"):
-            raise ValueError(f"lr_schedule must be 'step' or 'cosine', got {self.lr_schedule!r}")
+        check_choice(self.plateau_reference, "plateau_reference", ("history", "window"))
+        check_choice(self.lr_schedule, "lr_schedule", ("step", "cosine"))
         if self.lr_schedule == "cosine" and self.lr_milestones:
             raise ValueError("lr_milestones belong to lr_schedule='step'; the cosine schedule has none")
         if not (isinstance(self.min_lr_ratio, (int, float)) and 0.0 <= self.min_lr_ratio <= 1.0):
             raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio!r}")
-        v = self.warmup_iterations
-        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < self.iterations:
-            raise ValueError(f"warmup_iterations must be an int in [0, iterations), got {v!r}")
+        if check_int(self.warmup_iterations, "warmup_iterations", 0) >= self.iterations:
+            raise ValueError(f"warmup_iterations must be below iterations, got {self.warmup_iterations!r}")
         if not isinstance(self.lr_multipliers, (tuple, list)) or not all(
                 isinstance(e, (tuple, list)) and len(e) == 2 and isinstance(e[0], str) and e[0]
                 for e in self.lr_multipliers):
